@@ -1,0 +1,47 @@
+# IRMS: `make run` and `make test` do all set-up on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+STAMP := $(VENV)/.installed
+# Install mysqlclient only when the database is MySQL/MariaDB.
+NEEDS_MYSQL := $(if $(filter mysql%,$(DATABASE_URL)),yes,)
+
+.PHONY: run test lint migrations-check venv mysql-deps clean help
+
+help:
+	@echo "make run    - serve IRMS with demo data at http://127.0.0.1:8000 (SQLite)"
+	@echo "make test   - run the whole test suite (DATABASE_URL=mysql://... for MariaDB)"
+	@echo "make lint   - ruff;  make migrations-check - models and migrations agree"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP) $(if $(NEEDS_MYSQL),mysql-deps)
+
+mysql-deps: $(STAMP)
+	@$(PYTHON) -c "import MySQLdb" 2>/dev/null || { \
+	  pkg-config --exists mysqlclient 2>/dev/null || pkg-config --exists libmariadb 2>/dev/null || { \
+	    echo "MySQL client headers missing: run 'sudo apt-get install pkg-config libmariadb-dev' (or default-libmysqlclient-dev) and retry."; exit 1; }; \
+	  $(PYTHON) -m pip install --quiet -r requirements-mysql.txt; }
+
+run: venv
+	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py migrate --no-input
+	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py seed_demo --if-empty
+	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py runserver 127.0.0.1:8000
+
+test: venv
+	$(PYTHON) -m pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+migrations-check: venv
+	DEBUG=true $(PYTHON) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

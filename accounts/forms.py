@@ -1,0 +1,37 @@
+"""Account forms: input validation only; rules about a user row live on the model."""
+
+from django import forms
+from django.contrib.auth import forms as auth_forms
+
+from .models import User
+
+
+class RegistrationForm(auth_forms.UserCreationForm):
+    """Username, e-mail, password and its confirmation, checked by Django's validators."""
+
+    email = forms.EmailField(label="E-mail address", max_length=254)
+
+    class Meta:
+        model = User
+        fields = ("username", "email")
+        field_classes = {"username": auth_forms.UsernameField}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password2"].label = "Confirm password"
+        self.fields["username"].help_text = "Letters, digits and @/./+/-/_ only; 150 characters at most."
+
+
+class SignInForm(auth_forms.AuthenticationForm):
+    """Django's sign-in form; the label says an e-mail address works too."""
+
+    username = auth_forms.UsernameField(
+        label="Username or e-mail", widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"})
+    )
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+        labels = {"email": "E-mail address"}

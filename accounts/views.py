@@ -1,0 +1,90 @@
+"""Account pages: register, sign in/out, password reset and change, profile."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.generic import FormView, UpdateView
+
+from . import services
+from .forms import ProfileForm, RegistrationForm, SignInForm
+
+
+@method_decorator(login_not_required, name="dispatch")
+class RegisterView(FormView):
+    template_name = "registration/register.html"
+    form_class = RegistrationForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return redirect(settings.LOGIN_REDIRECT_URL)
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        user = services.register_user(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+        )
+        login(self.request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+        messages.success(self.request, f"Welcome to IRMS, {user.username}. Your account is ready.")
+        return redirect(settings.LOGIN_REDIRECT_URL)
+
+
+class SignInView(auth_views.LoginView):
+    form_class = SignInForm
+    redirect_authenticated_user = True
+
+
+@method_decorator(login_not_required, name="dispatch")
+class SignOutView(auth_views.LogoutView):
+    """Sign-out changes state, so it is POST only; a GET shows a confirmation button."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        return render(request, "registration/logout_confirm.html")
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You have been signed out.")
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    success_url = reverse_lazy("accounts:password_reset_done")
+    email_template_name = "registration/password_reset_email.txt"
+    html_email_template_name = "registration/password_reset_email.html"
+    subject_template_name = "registration/password_reset_subject.txt"
+    # Links come from SITE_URL, never from the (client-controlled) Host header.
+    extra_email_context = {"site_url": settings.SITE_URL}
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    success_url = reverse_lazy("accounts:profile")
+
+    def form_valid(self, form):
+        messages.success(self.request, "Your password has been changed.")
+        return super().form_valid(form)
+
+
+class ProfileView(UpdateView):
+    template_name = "accounts/profile.html"
+    form_class = ProfileForm
+    success_url = reverse_lazy("accounts:profile")
+
+    def get_object(self, queryset=None):
+        return self.request.user
+
+    def form_valid(self, form):
+        services.change_email(user=self.request.user, email=form.cleaned_data["email"])
+        messages.success(self.request, "Your e-mail address has been updated.")
+        return redirect(self.success_url)

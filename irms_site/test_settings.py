@@ -1,0 +1,15 @@
+"""Test-only overrides on top of the real settings (pytest.ini points here)."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+
+from .settings import *  # noqa: E402,F403
+
+# Fast hashing: the suite creates many users. Production keeps Django's defaults.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SITE_URL = "http://testserver"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

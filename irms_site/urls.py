@@ -1,0 +1,33 @@
+"""Top-level URLs. The original Flask paths redirect to their canonical pages."""
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path, reverse_lazy
+from django.views.generic import RedirectView
+
+from . import views
+
+
+def moved(pattern_name: str):
+    """A GET of an original IRMS path lands on its canonical page (query string kept)."""
+    return login_not_required(RedirectView.as_view(url=reverse_lazy(pattern_name), permanent=True, query_string=True))
+
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("", include("incidents.urls")),
+    path("admin/", admin.site.urls),
+    # The original app's paths.
+    path("register", moved("accounts:register")),
+    path("login", moved("accounts:login")),
+    path("logout", moved("accounts:logout")),
+    path("forgot_password", moved("accounts:password_reset")),
+    path("reset_password/<str:token>", moved("accounts:password_reset")),
+    path("dashboard", moved("dashboard")),
+]
+
+admin.site.site_header = "IRMS administration"
+admin.site.site_title = "IRMS admin"
+admin.site.index_title = "Incident Response Management System"
