@@ -28,6 +28,11 @@ class SignInForm(auth_forms.AuthenticationForm):
     username = auth_forms.UsernameField(
         label="Username or e-mail", widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"})
     )
+    # One message for an unknown account and a wrong password: no account enumeration.
+    error_messages = {
+        **auth_forms.AuthenticationForm.error_messages,
+        "invalid_login": "That username or e-mail and password do not match an account. Check them and try again.",
+    }
 
 
 class ProfileForm(forms.ModelForm):

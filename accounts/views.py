@@ -60,8 +60,11 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "registration/password_reset_email.txt"
     html_email_template_name = "registration/password_reset_email.html"
     subject_template_name = "registration/password_reset_subject.txt"
-    # Links come from SITE_URL, never from the (client-controlled) Host header.
-    extra_email_context = {"site_url": settings.SITE_URL}
+
+    @property
+    def extra_email_context(self):
+        # Links come from SITE_URL, never from the (client-controlled) Host header.
+        return {"site_url": settings.SITE_URL}
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

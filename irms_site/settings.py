@@ -89,9 +89,14 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-}
+# An empty value (a half-filled .env) means the default, like an absent one.
+try:
+    DATABASES = {
+        "default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    }
+    _email = env.email_url_config(env.str("EMAIL_URL", default="") or "console://")
+except Exception as error:  # django-environ raises a variety of errors for malformed URLs
+    _stop(f"DATABASE_URL or EMAIL_URL is not a valid URL ({error}).")
 _db = DATABASES["default"]
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
@@ -168,7 +173,7 @@ STORAGES = {
 }
 
 # --- E-mail ---------------------------------------------------------------------------
-vars().update(env.email_url("EMAIL_URL", default="console://"))
+vars().update(_email)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IRMS <irms@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)

@@ -1,0 +1,437 @@
+"""Account pages and site-wide access rules, through the test client."""
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.test import Client
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from accounts.models import User
+
+NEW_PASSWORD = "another-Strong-passphrase-77"
+
+
+def signed_in_user(client):
+    """The account the client's session belongs to (AnonymousUser when signed out)."""
+    return get_user(client)
+
+
+def rendered_form_errors(response):
+    """The error box the sign-in page shows above its fields."""
+    found = re.search(r'<div class="alert alert-block alert-danger">.*?</div>', response.content.decode(), re.S)
+    return found.group(0) if found else ""
+
+
+def registration(**overrides):
+    data = {
+        "username": "carol",
+        "email": "carol@example.com",
+        "password1": "correct-horse-battery-42",
+        "password2": "correct-horse-battery-42",
+    }
+    data.update(overrides)
+    return data
+
+
+# --- Registration ---------------------------------------------------------------------
+
+
+def test_register_creates_account_signs_in_and_lower_cases_email(client, db):
+    # given
+    data = registration(email="Carol.Smith@Example.COM")
+
+    # when
+    response = client.post("/accounts/register/", data)
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
+    carol = User.objects.get(username="carol")
+    assert carol.email == "carol.smith@example.com"
+    assert carol.check_password(data["password1"])
+    assert signed_in_user(client).pk == carol.pk
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        pytest.param({"username": "alice"}, "username", id="duplicate-username"),
+        pytest.param({"username": "ALICE"}, "username", id="duplicate-username-other-case"),
+        pytest.param({"email": "ALICE@Example.com"}, "email", id="duplicate-email-other-case"),
+        pytest.param({"password2": "correct-horse-battery-43"}, "password2", id="passwords-differ"),
+        pytest.param({"password1": "123", "password2": "123"}, "password2", id="weak-numeric-short"),
+        pytest.param({"password1": "password", "password2": "password"}, "password2", id="weak-common"),
+        pytest.param({"email": "not-an-address"}, "email", id="invalid-email"),
+    ],
+)
+def test_register_refuses_invalid_input_with_error_on_the_field(client, user, overrides, field):
+    # given
+    users_before = User.objects.count()
+
+    # when
+    response = client.post("/accounts/register/", registration(**overrides))
+
+    # then
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == [field]
+    assert User.objects.count() == users_before
+    assert not signed_in_user(client).is_authenticated
+
+
+def test_register_and_sign_in_both_strip_spaces_around_username(client, db, password):
+    # given
+    client.post("/accounts/register/", registration(username="  carol "))
+    client.post("/accounts/logout/")
+
+    # when
+    response = client.post("/accounts/login/", {"username": " carol  ", "password": password})
+
+    # then
+    assert User.objects.filter(username="carol").exists()
+    assert response.status_code == 302
+    assert signed_in_user(client).username == "carol"
+
+
+# --- Sign in --------------------------------------------------------------------------
+
+
+def test_sign_in_with_username(client, user, password):
+    # when
+    response = client.post("/accounts/login/", {"username": "alice", "password": password})
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
+    assert signed_in_user(client).pk == user.pk
+
+
+def test_sign_in_with_email_in_any_case(client, user, password):
+    # when
+    response = client.post("/accounts/login/", {"username": "ALICE@Example.COM", "password": password})
+
+    # then
+    assert response.status_code == 302
+    assert signed_in_user(client).pk == user.pk
+
+
+def test_wrong_password_and_unknown_user_get_the_same_error(client, user, password):
+    # when
+    wrong_password = client.post("/accounts/login/", {"username": "alice", "password": password + "x"})
+    unknown_user = client.post("/accounts/login/", {"username": "nobody", "password": password})
+
+    # then
+    errors = wrong_password.context["form"].non_field_errors()
+    assert errors
+    assert unknown_user.context["form"].non_field_errors() == errors
+    shown = rendered_form_errors(wrong_password)
+    assert errors[0] in shown
+    assert rendered_form_errors(unknown_user) == shown
+    assert not signed_in_user(client).is_authenticated
+
+
+def test_inactive_user_cannot_sign_in(client, make_user, password):
+    # given
+    make_user("dora", is_active=False)
+
+    # when
+    response = client.post("/accounts/login/", {"username": "dora", "password": password})
+
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors()
+    assert not signed_in_user(client).is_authenticated
+
+
+def test_sign_in_follows_a_local_next(client, user, password):
+    # when
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": password, "next": "/accounts/profile/"}
+    )
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/profile/"
+
+
+def test_sign_in_ignores_an_external_next(client, user, password):
+    # when
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": password, "next": "https://evil.example/"}
+    )
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
+    assert signed_in_user(client).pk == user.pk
+
+
+# --- Sign out -------------------------------------------------------------------------
+
+
+def test_sign_out_get_asks_for_confirmation_and_keeps_the_session(client, user):
+    # given
+    client.force_login(user)
+
+    # when
+    response = client.get("/accounts/logout/")
+
+    # then
+    assert response.status_code == 200
+    assert re.search(r'<form method="post" action="/accounts/logout/">', response.content.decode())
+    assert signed_in_user(client).pk == user.pk
+
+
+def test_sign_out_post_signs_out_and_goes_home(client, user):
+    # given
+    client.force_login(user)
+
+    # when
+    response = client.post("/accounts/logout/")
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert not signed_in_user(client).is_authenticated
+
+
+def test_sign_out_page_answers_anonymous_visitors(client, db):
+    # when
+    response = client.get("/accounts/logout/")
+
+    # then
+    assert response.status_code == 200
+    assert "You are not signed in" in response.content.decode()
+
+
+# --- Password reset -------------------------------------------------------------------
+
+
+def test_password_reset_end_to_end_and_link_works_once(client, user, mailoutbox):
+    # given
+    client.post("/accounts/password_reset/", {"email": "alice@example.com"})
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == ["alice@example.com"]
+    link = re.search(r"http://testserver/accounts/reset/\S+/", mailoutbox[0].body).group(0)
+    link_path = link.removeprefix("http://testserver")
+
+    # when
+    form_page = client.get(link_path, follow=True)
+    set_password_url = form_page.redirect_chain[-1][0]
+    done = client.post(set_password_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    second_use = client.get(link_path)
+
+    # then
+    assert form_page.context["validlink"] is True
+    assert done.status_code == 302
+    assert done["Location"] == "/accounts/reset/done/"
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert client.login(username="alice", password=NEW_PASSWORD)
+    assert second_use.status_code == 200
+    assert second_use.context["validlink"] is False
+    assert "This link no longer works" in second_use.content.decode()
+
+
+def test_password_reset_for_unknown_address_looks_the_same_and_sends_nothing(client, user, mailoutbox):
+    # when
+    known = client.post("/accounts/password_reset/", {"email": "alice@example.com"})
+    mailoutbox.clear()
+    unknown = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
+
+    # then
+    assert unknown.status_code == known.status_code == 302
+    assert unknown["Location"] == known["Location"] == "/accounts/password_reset/done/"
+    assert mailoutbox == []
+
+
+@pytest.mark.parametrize(
+    ("age_beyond_timeout", "accepted"),
+    [pytest.param(-60, True, id="just-in-time"), pytest.param(60, False, id="expired")],
+)
+def test_password_reset_link_expires_after_the_timeout(client, user, password, age_beyond_timeout, accepted):
+    # given a link issued PASSWORD_RESET_TIMEOUT + age_beyond_timeout seconds ago
+    issued_at = datetime.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + age_beyond_timeout)
+
+    class IssuedEarlier(PasswordResetTokenGenerator):
+        def _now(self):
+            return issued_at
+
+    token = IssuedEarlier().make_token(user)
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+
+    # when
+    response = client.get(f"/accounts/reset/{uid}/{token}/", follow=True)
+    if accepted:
+        client.post(response.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+
+    # then
+    assert response.context["validlink"] is accepted
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD if accepted else password)
+
+
+# --- Password change and profile ------------------------------------------------------
+
+
+def test_password_change_keeps_the_user_signed_in(client, user, password):
+    # given
+    client.force_login(user)
+
+    # when
+    response = client.post(
+        "/accounts/password_change/",
+        {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/profile/"
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert signed_in_user(client).pk == user.pk
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_profile_changes_email_in_lower_case(client, user):
+    # given
+    client.force_login(user)
+
+    # when
+    response = client.post("/accounts/profile/", {"email": "Alice.New@Example.COM"})
+
+    # then
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.email == "alice.new@example.com"
+
+
+def test_profile_refuses_another_users_email_in_other_case(client, user, make_user):
+    # given
+    make_user("bob")
+    client.force_login(user)
+
+    # when
+    response = client.post("/accounts/profile/", {"email": "BOB@Example.com"})
+
+    # then
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["email"]
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"
+    assert User.objects.get(username="bob").email == "bob@example.com"
+
+
+# --- Deny by default ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/dashboard/", "/accounts/profile/"])
+def test_private_pages_send_anonymous_visitors_to_sign_in(client, db, url):
+    # when
+    response = client.get(url)
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={url}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/", "/accounts/login/", "/accounts/register/", "/accounts/password_reset/", "/healthz", "/static/css/irms.css"],
+)
+def test_public_pages_answer_anonymous_visitors(client, db, url):
+    # when
+    response = client.get(url)
+
+    # then
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert body
+
+
+def test_admin_sends_anonymous_visitors_to_admin_sign_in(client, db):
+    # when
+    response = client.get("/admin/", follow=True)
+
+    # then
+    assert response.redirect_chain == [("/admin/login/?next=/admin/", 302)]
+    assert response.status_code == 200
+
+
+# --- Original paths -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("/register", "/accounts/register/"),
+        ("/login", "/accounts/login/"),
+        ("/logout", "/accounts/logout/"),
+        ("/forgot_password", "/accounts/password_reset/"),
+        ("/dashboard", "/dashboard/"),
+    ],
+)
+def test_original_paths_redirect_permanently(client, db, old, new):
+    # when
+    response = client.get(old)
+
+    # then
+    assert response.status_code == 301
+    assert response["Location"] == new
+
+
+# --- Error pages and CSRF -------------------------------------------------------------
+
+
+def test_unknown_url_shows_the_site_404_page(client, user):
+    # given
+    client.force_login(user)
+
+    # when
+    response = client.get("/no-such-page/")
+
+    # then
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "Page not found" in body
+    assert 'href="/"' in body
+
+
+@pytest.mark.parametrize(
+    ("url", "data"),
+    [
+        ("/accounts/login/", {"username": "alice", "password": "correct-horse-battery-42"}),
+        ("/accounts/register/", registration()),
+    ],
+)
+def test_post_without_csrf_token_is_refused(db, user, url, data):
+    # given
+    client = Client(enforce_csrf_checks=True)
+    users_before = User.objects.count()
+
+    # when
+    response = client.post(url, data)
+
+    # then
+    assert response.status_code == 403
+    assert "This form has expired" in response.content.decode()
+    assert User.objects.count() == users_before
+    assert not signed_in_user(client).is_authenticated
+
+
+def test_post_with_csrf_token_is_accepted(db):
+    # given
+    client = Client(enforce_csrf_checks=True)
+    client.get("/accounts/register/")
+    token = client.cookies[settings.CSRF_COOKIE_NAME].value
+
+    # when
+    response = client.post("/accounts/register/", registration(csrfmiddlewaretoken=token))
+
+    # then
+    assert response.status_code == 302
+    assert User.objects.filter(username="carol").exists()

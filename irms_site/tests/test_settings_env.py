@@ -1,0 +1,123 @@
+"""irms_site.settings read from the environment, each case in a fresh Python process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# The settings also read an optional .env beside manage.py; these tests must not depend on
+# whether a developer has one, so the child process skips it and sees only the environment given.
+START = (
+    "import environ; environ.Env.read_env = classmethod(lambda cls, *args, **kwargs: None)\n"
+    "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'irms_site.settings'; django.setup()\n"
+)
+SHOW = "from django.conf import settings; import json; print(json.dumps({}))\n"
+KEY = "a-test-secret-key-that-is-long-enough-0123456789abcdefghijklmnop"
+
+
+def start_django(show="{}", **variables):
+    """Run django.setup() with irms_site.settings in a child process; print `show` as JSON."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"SECRET_KEY", "DATABASE_URL", "EMAIL_URL", "DEBUG", "DJANGO_SETTINGS_MODULE"}
+    }
+    env["DEBUG"] = "false"
+    env.update(variables)
+    return subprocess.run(
+        [sys.executable, "-c", START + SHOW.format(show)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("variables", [pytest.param({}, id="unset"), pytest.param({"SECRET_KEY": ""}, id="empty")])
+def test_refuses_to_start_without_secret_key_when_debug_is_off(variables):
+    # when
+    process = start_django(**variables)
+
+    # then
+    assert process.returncode != 0
+    assert process.stdout == ""
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1
+    assert "SECRET_KEY" in lines[0]
+    assert "Traceback" not in process.stderr
+
+
+def test_starts_without_secret_key_when_debug_is_on():
+    # when
+    process = start_django('{"debug": settings.DEBUG, "key_set": bool(settings.SECRET_KEY)}', DEBUG="true")
+
+    # then
+    assert process.returncode == 0, process.stderr
+    assert json.loads(process.stdout) == {"debug": True, "key_set": True}
+
+
+def test_starts_with_secret_key_when_debug_is_off():
+    # when
+    process = start_django('{"debug": settings.DEBUG, "key": settings.SECRET_KEY}', SECRET_KEY=KEY)
+
+    # then
+    assert process.returncode == 0, process.stderr
+    assert json.loads(process.stdout) == {"debug": False, "key": KEY}
+
+
+def test_mysql_database_url_uses_utf8mb4_strict_mode_and_health_checks():
+    # when
+    process = start_django(
+        '{"db": settings.DATABASES["default"]}', SECRET_KEY=KEY, DATABASE_URL="mysql://u:p@127.0.0.1:3306/x"
+    )
+
+    # then
+    assert process.returncode == 0, process.stderr
+    db = json.loads(process.stdout)["db"]
+    assert db["ENGINE"] == "django.db.backends.mysql"
+    assert (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == ("x", "u", "p", "127.0.0.1", 3306)
+    assert db["OPTIONS"]["charset"] == "utf8mb4"
+    assert "STRICT_TRANS_TABLES" in db["OPTIONS"]["init_command"]
+    assert db["CONN_HEALTH_CHECKS"] is True
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        pytest.param(
+            {"EMAIL_URL": "smtp+tls://u:p@mail.example:587"},
+            {
+                "backend": "django.core.mail.backends.smtp.EmailBackend",
+                "host": "mail.example",
+                "port": 587,
+                "user": "u",
+                "tls": True,
+            },
+            id="smtp-tls",
+        ),
+        pytest.param(
+            {},
+            {"backend": "django.core.mail.backends.console.EmailBackend", "tls": False},
+            id="default-console",
+        ),
+    ],
+)
+def test_email_url_selects_the_mail_backend(variables, expected):
+    # when
+    process = start_django(
+        '{"backend": settings.EMAIL_BACKEND, "host": settings.EMAIL_HOST, "port": settings.EMAIL_PORT,'
+        ' "user": settings.EMAIL_HOST_USER, "tls": settings.EMAIL_USE_TLS}',
+        SECRET_KEY=KEY,
+        **variables,
+    )
+
+    # then
+    assert process.returncode == 0, process.stderr
+    shown = json.loads(process.stdout)
+    assert {name: shown[name] for name in expected} == expected
