@@ -1,7 +1,31 @@
-from django.urls import path
+from django.urls import include, path, reverse_lazy
+from django.views.generic import RedirectView
 
 from . import views
 
+app_name = "incidents"
+
+incident_patterns = [
+    path("", views.IncidentQueueView.as_view(), name="queue"),
+    path("new/", views.IncidentCreateView.as_view(), name="new"),
+    path("mine/", views.IncidentMineView.as_view(), name="mine"),
+    path("public/", views.IncidentPublicView.as_view(), name="public"),
+    path("<uuid:incident_id>/", views.IncidentDetailView.as_view(), name="detail"),
+    path("<uuid:incident_id>/edit/", views.IncidentEditView.as_view(), name="edit"),
+    path("<uuid:incident_id>/respond/", views.IncidentRespondView.as_view(), name="respond"),
+    path("<uuid:incident_id>/status/", views.IncidentStatusView.as_view(), name="status"),
+    path("<uuid:incident_id>/severity/", views.IncidentSeverityView.as_view(), name="severity"),
+]
+
+
+def moved(name: str):
+    return RedirectView.as_view(url=reverse_lazy(name), permanent=True, query_string=True)
+
+
 urlpatterns = [
-    path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
+    path("incidents/", include(incident_patterns)),
+    # The original app's paths.
+    path("incident-report", moved("incidents:new")),
+    path("public_incidents", moved("incidents:public")),
+    path("response", moved("incidents:mine")),
 ]

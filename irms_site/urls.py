@@ -5,6 +5,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
+from incidents.views import DashboardView
+
 from . import views
 
 
@@ -17,6 +19,7 @@ urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("", include("incidents.urls")),
     path("admin/", admin.site.urls),
     # The original app's paths.

@@ -1,0 +1,146 @@
+"""Demo data for `make run`: four accounts and about fifty incidents with timelines.
+
+Idempotent: a second run changes nothing. Every incident is written through the services,
+so the timeline is exactly what the web would have recorded; only the timestamps are then
+spread over the past weeks so the lists look lived-in.
+"""
+
+import random
+from datetime import timedelta
+
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from incidents import services
+from incidents.models import RESPONDERS_GROUP, Incident, IncidentEvent, Response, Severity, Status, Visibility
+
+DEMO_USERS = [
+    # username, password, is_staff/superuser, responder
+    ("admin", "irms-admin-demo", True, False),
+    ("responder", "irms-responder-demo", False, True),
+    ("alice", "irms-alice-demo", False, False),
+    ("bob", "irms-bob-demo", False, False),
+]
+
+TITLES = [
+    "Gas smell near the second-floor kitchen",
+    "Badge reader at the north entrance rejects valid cards",
+    "Phishing mail pretending to be payroll",
+    "Water leak under the server room door",
+    "Wi-Fi drops every few minutes in meeting room B",
+    "Fire exit blocked by delivery pallets",
+    "Suspicious USB stick found in the car park",
+    "Laptop stolen from the open-plan office",
+    "Broken glass on the main staircase",
+    "VPN refuses logins since this morning",
+    "Printer on floor 3 prints other people's documents",
+    "Elevator stuck between floors 4 and 5",
+]
+DESCRIPTIONS = [
+    "Noticed at about {h}:{m:02d}. Several people have mentioned it. Please check soon.",
+    "Happened again today. I took a photo and can show it to whoever comes by.",
+    "Not sure how serious this is, but it looks like it could get worse.",
+    "First seen yesterday evening; still the case this morning.",
+]
+RESPONSES = [
+    "On my way to take a look.",
+    "Can you tell us exactly where this is?",
+    "Facilities have been informed.",
+    "Thanks for reporting — we are on it.",
+    "Checked: this is fixed for now, please tell us if it comes back.",
+    "Same here, seen it too.",
+]
+# Walks along the workflow that a demo incident may take.
+PATHS = [
+    [],
+    [Status.ACKNOWLEDGED],
+    [Status.ACKNOWLEDGED, Status.IN_PROGRESS],
+    [Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED],
+    [Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED],
+    [Status.RESOLVED],
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts and incidents (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing when any account exists.")
+        parser.add_argument("--incidents", type=int, default=50)
+
+    def handle(self, *args, if_empty=False, incidents=50, **options):
+        if if_empty and User.objects.exists():
+            self.stdout.write("Accounts exist already; demo data not added.")
+            return
+        users = self.ensure_users()
+        if Incident.objects.filter(reporter__in=users.values()).exists():
+            self.stdout.write("Demo incidents exist already; nothing to add.")
+        else:
+            self.create_incidents(users, incidents)
+            self.stdout.write(f"Created {incidents} demo incidents with responses and timelines.")
+        self.stdout.write(self.style.SUCCESS("Demo accounts (username / password):"))
+        for username, password, *_ in DEMO_USERS:
+            self.stdout.write(f"  {username:<10} {password}")
+
+    def ensure_users(self) -> dict[str, User]:
+        responders, _ = Group.objects.get_or_create(name=RESPONDERS_GROUP)
+        users = {}
+        for username, password, staff, responder in DEMO_USERS:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User.objects.create_user(
+                    username=username,
+                    email=f"{username}@example.com",
+                    password=password,
+                    is_staff=staff,
+                    is_superuser=staff,
+                )
+                if responder:
+                    user.groups.add(responders)
+            users[username] = user
+        return users
+
+    @transaction.atomic
+    def create_incidents(self, users: dict[str, User], count: int) -> None:
+        rng = random.Random(42)  # the same demo every time
+        reporters = [users["alice"], users["bob"], users["responder"]]
+        now = timezone.now()
+        for n in range(count):
+            reporter = reporters[n % len(reporters)]
+            incident = services.report_incident(
+                reporter=reporter,
+                title=TITLES[n % len(TITLES)],
+                description=rng.choice(DESCRIPTIONS).format(h=rng.randint(7, 18), m=rng.randint(0, 59)),
+                severity=rng.choice(Severity.values),
+                visibility=Visibility.PRIVATE if n % 7 == 3 else Visibility.PUBLIC,
+            )
+            for _ in range(rng.randint(0, 3)):
+                author = rng.choice([users["responder"], users["alice"], users["bob"]])
+                if author != reporter and incident.visibility == Visibility.PRIVATE and author != users["responder"]:
+                    author = users["responder"]
+                services.add_response(incident=incident, author=author, description=rng.choice(RESPONSES))
+            for status in rng.choice(PATHS):
+                actor = users["admin"] if status == Status.CLOSED else users["responder"]
+                incident = services.change_status(incident=incident, actor=actor, status=status)
+            self.spread_in_time(incident, start=now - timedelta(days=count - n, hours=rng.randint(0, 20)))
+
+    def spread_in_time(self, incident: Incident, *, start) -> None:
+        """Move an incident's timestamps back to `start`, keeping their order and gaps small."""
+        step = timedelta(minutes=37)
+        events = list(IncidentEvent.objects.filter(incident=incident).order_by("created_at", "id"))
+        for i, event in enumerate(events):
+            event.created_at = start + i * step
+            if event.response_id:
+                Response.objects.filter(pk=event.response_id).update(created_at=event.created_at)
+        IncidentEvent.objects.bulk_update(events, ["created_at"])
+        last = events[-1].created_at
+        Incident.objects.filter(pk=incident.pk).update(
+            created_at=start,
+            updated_at=last,
+            acknowledged_at=start + step if incident.acknowledged_at else None,
+            resolved_at=last if incident.resolved_at else None,
+            closed_at=last if incident.closed_at else None,
+        )

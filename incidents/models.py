@@ -1,0 +1,199 @@
+"""The incident domain: incidents, responses and the append-only timeline.
+
+Who may see an incident is decided in one place, `Incident.objects.visible_to(user)`
+(and its Python twin `permissions.can_view`); writes go through `services.py`.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
+from django.db import models
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+RESPONDERS_GROUP = "Responders"
+# Long enough for a pasted log excerpt, short enough that nobody can store a novel per row.
+MAX_TEXT_LENGTH = 20_000
+
+
+class Status(models.TextChoices):
+    REPORTED = "Reported", "Reported"
+    ACKNOWLEDGED = "Acknowledged", "Acknowledged"
+    IN_PROGRESS = "In Progress", "In Progress"
+    RESOLVED = "Resolved", "Resolved"
+    CLOSED = "Closed", "Closed"
+
+
+OPEN_STATUSES = (Status.REPORTED, Status.ACKNOWLEDGED, Status.IN_PROGRESS)
+
+# The workflow: which status may follow which. Who may make each move is decided in
+# permissions.allowed_statuses; a move not listed here is refused for everyone.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    Status.REPORTED: (Status.ACKNOWLEDGED, Status.RESOLVED, Status.CLOSED),
+    Status.ACKNOWLEDGED: (Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED),
+    Status.IN_PROGRESS: (Status.RESOLVED, Status.CLOSED),
+    Status.RESOLVED: (Status.CLOSED, Status.IN_PROGRESS),
+    Status.CLOSED: (),
+}
+
+
+class Severity(models.TextChoices):
+    LOW = "Low", "Low"
+    MEDIUM = "Medium", "Medium"
+    HIGH = "High", "High"
+    CRITICAL = "Critical", "Critical"
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    PRIVATE = "private", "Private"
+
+
+class IncidentQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "IncidentQuerySet":
+        """Incidents `user` may see: responders and staff see all; any other signed-in
+        user sees public incidents and their own; anonymous users see none."""
+        from .permissions import is_responder
+
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if is_responder(user):
+            return self
+        return self.filter(models.Q(visibility=Visibility.PUBLIC) | models.Q(reporter=user))
+
+    def reported_by(self, user) -> "IncidentQuerySet":
+        return self.filter(reporter=user)
+
+    def reported_by_others(self, user) -> "IncidentQuerySet":
+        """Visible incidents someone else reported (the original 'public incidents')."""
+        return self.visible_to(user).exclude(reporter=user)
+
+    def newest_first(self) -> "IncidentQuerySet":
+        return self.order_by("-created_at", "-id")
+
+    def for_list(self) -> "IncidentQuerySet":
+        """What every list shows per row, in a fixed number of queries: the reporter and
+        the number of responses (a correlated count, evaluated for the page's rows only)."""
+        responses = (
+            Response.objects.filter(incident=models.OuterRef("pk"))
+            .order_by()
+            .values("incident")
+            .annotate(n=models.Count("pk"))
+            .values("n")
+        )
+        return self.select_related("reporter").annotate(
+            response_count=Coalesce(models.Subquery(responses, output_field=models.IntegerField()), 0)
+        )
+
+
+class Incident(models.Model):
+    incident_id = models.UUIDField("incident ID", default=uuid.uuid4, unique=True, editable=False)
+    title = models.CharField(max_length=100)
+    description = models.TextField(validators=[MaxLengthValidator(MAX_TEXT_LENGTH)])
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.REPORTED)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
+    # SET_NULL: deleting an account never deletes the record of what it reported.
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="incidents"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            # One index per list query, each ending in the list's order so a page is an
+            # index range scan with no sort: the queue, "mine", "public", and the filters.
+            models.Index(fields=["-created_at", "-id"], name="incident_newest"),
+            models.Index(fields=["reporter", "-created_at", "-id"], name="incident_reporter_newest"),
+            models.Index(fields=["visibility", "-created_at", "-id"], name="incident_visibility_newest"),
+            models.Index(fields=["status", "-created_at", "-id"], name="incident_status_newest"),
+            models.Index(fields=["severity", "-created_at", "-id"], name="incident_severity_newest"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(title=""), name="incident_title_not_empty"),
+            models.CheckConstraint(condition=models.Q(status__in=Status.values), name="incident_status_valid"),
+            models.CheckConstraint(condition=models.Q(severity__in=Severity.values), name="incident_severity_valid"),
+            models.CheckConstraint(
+                condition=models.Q(visibility__in=Visibility.values), name="incident_visibility_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("incidents:detail", kwargs={"incident_id": self.incident_id})
+
+    @property
+    def short_id(self) -> str:
+        return str(self.incident_id)[:8]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_private(self) -> bool:
+        return self.visibility == Visibility.PRIVATE
+
+    def clean(self):
+        super().clean()
+        self.title = (self.title or "").strip()
+        if not self.title:
+            raise ValidationError({"title": "Enter a title."})
+
+
+class Response(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="responses")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="incident_responses"
+    )
+    description = models.TextField(validators=[MaxLengthValidator(MAX_TEXT_LENGTH)])
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["incident", "created_at", "id"], name="response_incident_oldest")]
+
+    def __str__(self):
+        return f"Response {self.pk} to {self.incident_id}"
+
+
+class EventKind(models.TextChoices):
+    REPORTED = "reported", "Reported"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    SEVERITY_CHANGED = "severity_changed", "Severity changed"
+    EDITED = "edited", "Edited"
+    RESPONDED = "responded", "Responded"
+
+
+class IncidentEvent(models.Model):
+    """One line of an incident's timeline. Append-only: services create them, nothing
+    updates or deletes them."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    # For edits, which field changed ("title", "description", "visibility").
+    field = models.CharField(max_length=20, blank=True)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    response = models.OneToOneField(Response, on_delete=models.CASCADE, null=True, blank=True, related_name="event")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["incident", "created_at", "id"], name="event_incident_oldest")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on {self.incident_id}"
