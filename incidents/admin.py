@@ -164,7 +164,8 @@ class IncidentAdmin(admin.ModelAdmin):
         if skipped:
             self.message_user(
                 request,
-                f"Skipped {skipped} incident{'s' if skipped != 1 else ''} that the workflow does not allow to become {status}.",
+                f"Skipped {skipped} incident{'s' if skipped != 1 else ''}: the workflow does not let "
+                f"{'it' if skipped == 1 else 'them'} become {status}.",
                 messages.WARNING,
             )
 
