@@ -30,6 +30,7 @@ mysql-deps: $(STAMP)
 
 run: venv
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py migrate --no-input
+	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py createcachetable
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py seed_demo --if-empty
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py runserver 127.0.0.1:8000
 

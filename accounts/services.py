@@ -1,6 +1,7 @@
 """Account writes with side effects: one transaction each."""
 
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from .models import User
 
@@ -18,3 +19,17 @@ def change_email(*, user: User, email: str) -> User:
     user.full_clean(exclude=["password"])
     user.save(update_fields=["email"])
     return user
+
+
+@transaction.atomic
+def issue_api_token(*, user: User, regenerate: bool = False) -> Token:
+    """The user's API token, created if missing; `regenerate` replaces it (the old one stops working)."""
+    if regenerate:
+        Token.objects.filter(user=user).delete()
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+@transaction.atomic
+def revoke_api_token(*, user: User) -> None:
+    Token.objects.filter(user=user).delete()

@@ -5,10 +5,13 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
+from django.views import View
 from django.views.generic import FormView, UpdateView
+from rest_framework.authtoken.models import Token
 
 from . import services
 from .forms import ProfileForm, RegistrationForm, SignInForm
@@ -87,7 +90,31 @@ class ProfileView(UpdateView):
     def get_object(self, queryset=None):
         return self.request.user
 
+    def get_context_data(self, **kwargs):
+        token = Token.objects.filter(user=self.request.user).first()
+        return super().get_context_data(api_token=token, **kwargs)
+
     def form_valid(self, form):
         services.change_email(user=self.request.user, email=form.cleaned_data["email"])
         messages.success(self.request, "Your e-mail address has been updated.")
         return redirect(self.success_url)
+
+
+class ApiTokenView(View):
+    """Create, regenerate or revoke the user's API token (POST from the profile page)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        action = request.POST.get("action")
+        if action in ("create", "regenerate"):
+            services.issue_api_token(user=request.user, regenerate=action == "regenerate")
+            messages.success(
+                request, "Your new API token is shown below." if action == "regenerate" else "API token created."
+            )
+        elif action == "revoke":
+            services.revoke_api_token(user=request.user)
+            messages.info(request, "API token revoked: it no longer works.")
+        else:
+            return HttpResponseBadRequest("Unknown action.")
+        return redirect("accounts:profile")

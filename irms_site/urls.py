@@ -22,6 +22,7 @@ urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("", include("incidents.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("incidents.api.urls")),
     # The original app's paths.
     path("register", moved("accounts:register")),
     path("login", moved("accounts:login")),

@@ -1,0 +1,62 @@
+"""One error shape for the whole API: a JSON object with a readable `error` string.
+
+Validation errors keep DRF's usual `field -> [messages]` entries beside it, so clients
+written for DRF and the original IRMS clients (which look for a truthy `error`) both work.
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+MESSAGES = {
+    status.HTTP_400_BAD_REQUEST: "Invalid input.",
+    status.HTTP_401_UNAUTHORIZED: "Unauthorized access",
+    status.HTTP_403_FORBIDDEN: "You do not have permission to perform this action.",
+    status.HTTP_404_NOT_FOUND: "Not found.",
+}
+
+
+def _from_django(exc):
+    """Services raise Django's exceptions; give DRF its own so it renders them."""
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            detail = exc.message_dict
+            if "__all__" in detail:
+                detail["non_field_errors"] = detail.pop("__all__")
+        else:
+            detail = {"non_field_errors": exc.messages}
+        return exceptions.ValidationError(detail)
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    return exc
+
+
+def _first_message(data) -> str:
+    if isinstance(data, dict):
+        for value in data.values():
+            return _first_message(value)
+    if isinstance(data, list) and data:
+        return _first_message(data[0])
+    return str(data)
+
+
+def exception_handler(exc, context):
+    exc = _from_django(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if response.status_code == status.HTTP_401_UNAUTHORIZED:
+        response.data = {"error": MESSAGES[401], "detail": str(data.get("detail", ""))}
+    elif isinstance(data, dict) and set(data) == {"detail"}:
+        response.data = {"error": str(data["detail"])}
+    elif isinstance(exc, exceptions.ValidationError):
+        fields = data if isinstance(data, dict) else {"non_field_errors": data}
+        response.data = {"error": f"Invalid input: {_first_message(fields)}", **fields}
+    elif isinstance(data, dict):
+        response.data = {"error": MESSAGES.get(response.status_code, "Request failed."), **data}
+    return response

@@ -1,0 +1,117 @@
+"""API representations. Input validation only: the services apply the rules."""
+
+from django.db import models
+from django.urls import reverse
+from rest_framework import serializers
+
+from ..models import MAX_TEXT_LENGTH, Incident, Response, Severity, Status, Visibility
+
+
+class IsoDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an explicit offset (`+00:00`), the same in every response."""
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        return self.enforce_timezone(value).isoformat()
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    """The original keys with the original meaning, plus what a dashboard needs."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: IsoDateTimeField,
+    }
+
+    incident_id = serializers.UUIDField(read_only=True)
+    user_id = serializers.IntegerField(source="reporter_id", read_only=True, allow_null=True)
+    user_email = serializers.SerializerMethodField(
+        help_text="The reporter's address, only for the reporter and staff; otherwise null."
+    )
+    reporter_username = serializers.CharField(source="reporter.username", read_only=True, allow_null=True, default=None)
+    response_count = serializers.IntegerField(read_only=True)
+    url = serializers.SerializerMethodField(help_text="This incident in the API.")
+    web_url = serializers.SerializerMethodField(help_text="This incident's page on the site.")
+
+    class Meta:
+        model = Incident
+        fields = (
+            "id",
+            "incident_id",
+            "title",
+            "description",
+            "status",
+            "user_id",
+            "user_email",
+            "created_at",
+            "severity",
+            "visibility",
+            "updated_at",
+            "acknowledged_at",
+            "resolved_at",
+            "closed_at",
+            "reporter_username",
+            "response_count",
+            "url",
+            "web_url",
+        )
+        read_only_fields = fields
+
+    def get_user_email(self, incident) -> str | None:
+        user = self.context["request"].user
+        if incident.reporter_id is not None and (incident.reporter_id == user.pk or user.is_staff):
+            return incident.reporter.email
+        return None
+
+    def get_url(self, incident) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse("api:incident-detail", kwargs={"incident_id": incident.incident_id})
+        )
+
+    def get_web_url(self, incident) -> str:
+        return self.context["request"].build_absolute_uri(incident.get_absolute_url())
+
+
+class IncidentCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=MAX_TEXT_LENGTH)
+    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.MEDIUM)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PUBLIC)
+
+
+class IncidentUpdateSerializer(serializers.Serializer):
+    """Every field optional (PATCH); at least one must be given."""
+
+    title = serializers.CharField(max_length=100, required=False)
+    description = serializers.CharField(max_length=MAX_TEXT_LENGTH, required=False)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
+        if unknown:
+            raise serializers.ValidationError({name: ["This field cannot be changed."] for name in sorted(unknown)})
+        if not attrs:
+            raise serializers.ValidationError("Send at least one of: " + ", ".join(self.fields) + ".")
+        return attrs
+
+
+class ResponseSerializer(serializers.ModelSerializer):
+    responder_username = serializers.CharField(source="author.username", read_only=True, allow_null=True, default=None)
+    incident_id = serializers.UUIDField(source="incident.incident_id", read_only=True)
+    created_at = IsoDateTimeField(read_only=True)
+
+    class Meta:
+        model = Response
+        fields = ("id", "incident_id", "responder_username", "description", "created_at")
+        read_only_fields = fields
+
+
+class ResponseCreateSerializer(serializers.Serializer):
+    description = serializers.CharField(max_length=MAX_TEXT_LENGTH)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(read_only=True)
