@@ -32,7 +32,10 @@ run: venv
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py migrate --no-input
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py createcachetable
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py seed_demo --if-empty
-	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py runserver 127.0.0.1:8000
+	@echo "Starting the mail worker beside the web server (Ctrl-C stops both)."
+	@trap 'kill 0' INT TERM EXIT; \
+	  DEBUG=$${DEBUG:-true} $(PYTHON) manage.py db_worker --no-startup-delay --interval 1 & \
+	  DEBUG=$${DEBUG:-true} $(PYTHON) manage.py runserver 127.0.0.1:8000
 
 test: venv
 	$(PYTHON) -m pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)

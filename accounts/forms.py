@@ -40,3 +40,27 @@ class ProfileForm(forms.ModelForm):
         model = User
         fields = ("email",)
         labels = {"email": "E-mail address"}
+
+
+class NotificationPreferencesForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = (
+            "email_on_sign_in",
+            "email_on_my_report",
+            "email_on_new_incident",
+            "email_on_response",
+            "email_on_status_change",
+        )
+
+
+class QueuedPasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form, with the mail queued like every other (it always goes: no
+    preference applies) so the request never waits on SMTP."""
+
+    def send_mail(
+        self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None
+    ):
+        from incidents import notifications
+
+        notifications.queue(kind="password_reset", to=to_email, context=context, template="password_reset")

@@ -28,6 +28,13 @@ class User(AbstractUser):
         error_messages={"unique": "An account with this e-mail address already exists."},
     )
 
+    # Which e-mails the user wants (password reset mail always goes).
+    email_on_sign_in = models.BooleanField("a notice when someone signs in to my account", default=True)
+    email_on_my_report = models.BooleanField("a confirmation when I report an incident", default=True)
+    email_on_new_incident = models.BooleanField("an alert for every new incident (responders)", default=True)
+    email_on_response = models.BooleanField("new responses on incidents I reported or responded to", default=True)
+    email_on_status_change = models.BooleanField("status changes on incidents I reported or responded to", default=True)
+
     objects = UserManager()
 
     REQUIRED_FIELDS = ["email"]

@@ -3,6 +3,8 @@
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from incidents import notifications
+
 from .models import User
 
 
@@ -10,6 +12,7 @@ from .models import User
 def register_user(*, username: str, email: str, password: str) -> User:
     """Create an active account. The caller has validated the input (RegistrationForm)."""
     user = User.objects.create_user(username=username, email=email, password=password)
+    notifications.welcome(user)
     return user
 
 
@@ -33,3 +36,11 @@ def issue_api_token(*, user: User, regenerate: bool = False) -> Token:
 @transaction.atomic
 def revoke_api_token(*, user: User) -> None:
     Token.objects.filter(user=user).delete()
+
+
+@transaction.atomic
+def update_notification_preferences(*, user: User, **preferences: bool) -> User:
+    for name, value in preferences.items():
+        setattr(user, name, value)
+    user.save(update_fields=list(preferences))
+    return user

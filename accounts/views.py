@@ -13,8 +13,11 @@ from django.views import View
 from django.views.generic import FormView, UpdateView
 from rest_framework.authtoken.models import Token
 
+from incidents import notifications
+
 from . import services
-from .forms import ProfileForm, RegistrationForm, SignInForm
+from .forms import NotificationPreferencesForm, ProfileForm, QueuedPasswordResetForm, RegistrationForm, SignInForm
+from .models import User
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -42,6 +45,11 @@ class SignInView(auth_views.LoginView):
     form_class = SignInForm
     redirect_authenticated_user = True
 
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        notifications.sign_in_notice(form.get_user(), self.request)
+        return response
+
 
 @method_decorator(login_not_required, name="dispatch")
 class SignOutView(auth_views.LogoutView):
@@ -59,10 +67,8 @@ class SignOutView(auth_views.LogoutView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = QueuedPasswordResetForm
     success_url = reverse_lazy("accounts:password_reset_done")
-    email_template_name = "registration/password_reset_email.txt"
-    html_email_template_name = "registration/password_reset_email.html"
-    subject_template_name = "registration/password_reset_subject.txt"
 
     @property
     def extra_email_context(self):
@@ -92,7 +98,9 @@ class ProfileView(UpdateView):
 
     def get_context_data(self, **kwargs):
         token = Token.objects.filter(user=self.request.user).first()
-        return super().get_context_data(api_token=token, **kwargs)
+        return super().get_context_data(
+            api_token=token, preferences_form=NotificationPreferencesForm(instance=self.request.user), **kwargs
+        )
 
     def form_valid(self, form):
         services.change_email(user=self.request.user, email=form.cleaned_data["email"])
@@ -117,4 +125,16 @@ class ApiTokenView(View):
             messages.info(request, "API token revoked: it no longer works.")
         else:
             return HttpResponseBadRequest("Unknown action.")
+        return redirect("accounts:profile")
+
+
+class NotificationPreferencesView(View):
+    http_method_names = ["post"]
+
+    def post(self, request):
+        form = NotificationPreferencesForm(request.POST, instance=User.objects.get(pk=request.user.pk))
+        if not form.is_valid():
+            return HttpResponseBadRequest("Invalid preferences.")
+        services.update_notification_preferences(user=request.user, **form.cleaned_data)
+        messages.success(request, "Your e-mail preferences have been saved.")
         return redirect("accounts:profile")

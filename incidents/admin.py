@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from . import permissions, services
-from .models import TRANSITIONS, Incident, IncidentEvent, Response, Status
+from . import notifications, permissions, services
+from .models import TRANSITIONS, Incident, IncidentEvent, OutgoingEmail, Response, Status
 
 
 class IncidentAdminForm(forms.ModelForm):
@@ -259,3 +259,42 @@ class ResponseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(OutgoingEmail)
+class OutgoingEmailAdmin(admin.ModelAdmin):
+    """The mail outbox: what went out, what is waiting, and what failed (and why)."""
+
+    list_display = ("created_at", "kind", "to", "subject", "state", "attempts", "next_attempt_at", "sent_at")
+    list_filter = ("state", "kind", "created_at")
+    search_fields = ("=to", "subject")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = (
+        "kind",
+        "to",
+        "subject",
+        "body_text",
+        "body_html",
+        "state",
+        "attempts",
+        "last_error",
+        "created_at",
+        "next_attempt_at",
+        "sent_at",
+    )
+    actions = ("retry_selected",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send selected e-mails again (failed or stuck ones)")
+    def retry_selected(self, request, queryset):
+        count = notifications.retry(queryset)
+        self.message_user(request, f"Queued {count} e-mail{'s' if count != 1 else ''} again.", messages.SUCCESS)

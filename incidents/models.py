@@ -216,3 +216,37 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class OutgoingEmail(models.Model):
+    """One message to one recipient: the outbox the mail tasks deliver from.
+
+    Written in the same transaction as the change it reports (a rolled-back change leaves
+    no mail; a committed one always has its mail). `state` makes delivery at most once per
+    row: a worker claims a queued row (queued -> sending), sends, and records the result.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=30)
+    to = models.EmailField()
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=["state", "-created_at"], name="email_state_newest")]
+
+    def __str__(self):
+        return f"{self.kind} to {self.to}"

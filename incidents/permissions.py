@@ -5,6 +5,9 @@ Visibility has a queryset form, `Incident.objects.visible_to(user)`, and the Pyt
 `can_view` below; the two must agree (tests check them against each other).
 """
 
+from django.contrib.auth.models import Group
+from django.db.models import Exists, OuterRef
+
 from .models import RESPONDERS_GROUP, TRANSITIONS, Incident, Status, Visibility
 
 
@@ -20,6 +23,12 @@ def is_responder(user) -> bool:
         cached = user.groups.filter(name=RESPONDERS_GROUP).exists()
         user._irms_is_responder = cached
     return cached
+
+
+def with_responder_flag(users):
+    """Annotate a user queryset so `is_responder` answers for each row without a query
+    (for choosing notification recipients in one query)."""
+    return users.annotate(_irms_is_responder=Exists(Group.objects.filter(name=RESPONDERS_GROUP, user=OuterRef("pk"))))
 
 
 def is_reporter(user, incident: Incident) -> bool:

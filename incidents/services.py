@@ -6,15 +6,15 @@ They raise `PermissionDenied` (not allowed: 403) or `ValidationError` (bad input
 the workflow does not allow: 400 / a form error). Web views, API viewsets, admin actions
 and management commands call these; none of them writes incidents directly.
 
-Notifications are queued at the marked places, inside the same transaction, so a change
-that rolls back sends nothing and a change that commits always has its mail queued.
+Notifications are queued through `notifications.py` inside the same transaction, so a
+change that rolls back sends nothing and a change that commits always has its mail queued.
 """
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import permissions
+from . import notifications, permissions
 from .models import (
     TRANSITIONS,
     EventKind,
@@ -65,7 +65,7 @@ def report_incident(
         new_value=incident.status,
         created_at=incident.created_at,
     )
-    # Notifications: confirmation to the reporter, alert to responders.
+    notifications.incident_reported(incident)
     return incident
 
 
@@ -117,7 +117,7 @@ def add_response(*, incident: Incident, author, description: str) -> Response:
     )
     # Touch updated_at so "recently active" sorts see the new response.
     Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now())
-    # Notifications: the reporter and earlier participants, never the author.
+    notifications.response_added(response)
     return response
 
 
@@ -152,7 +152,7 @@ def change_status(*, incident: Incident, actor, status: str) -> Incident:
     IncidentEvent.objects.create(
         incident=incident, actor=actor, kind=EventKind.STATUS_CHANGED, old_value=old, new_value=status, created_at=now
     )
-    # Notifications: the reporter and participants, never the actor.
+    notifications.status_changed(incident, actor=actor, old_status=old)
     return incident
 
 

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "corsheaders",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "incidents",
 ]
@@ -189,6 +191,11 @@ vars().update(_email)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IRMS <irms@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+
+# --- Background tasks (e-mail) ----------------------------------------------------------
+# Tasks are rows in the database, written in the same transaction as the change they
+# report; `python manage.py db_worker` runs them. No broker to run.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # --- HTTPS and cookies (turned on by environment in production) -----------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)

@@ -24,7 +24,7 @@ from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
-from .. import services
+from .. import notifications, services
 from ..filters import IncidentFilter
 from ..models import Incident
 from ..models import Response as IncidentResponse
@@ -271,5 +271,7 @@ class AuthTokenView(ObtainAuthToken):
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        user = serializer.validated_data["user"]
+        token, _ = Token.objects.get_or_create(user=user)
+        notifications.sign_in_notice(user, request)
         return Response({"token": token.key})

@@ -12,10 +12,21 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import User
 from incidents import services
-from incidents.models import RESPONDERS_GROUP, Incident, IncidentEvent, Response, Severity, Status, Visibility
+from incidents.models import (
+    RESPONDERS_GROUP,
+    Incident,
+    IncidentEvent,
+    OutgoingEmail,
+    Response,
+    Severity,
+    Status,
+    Visibility,
+)
+from incidents.tasks import send_email
 
 DEMO_USERS = [
     # username, password, is_staff/superuser, responder
@@ -106,6 +117,8 @@ class Command(BaseCommand):
     @transaction.atomic
     def create_incidents(self, users: dict[str, User], count: int) -> None:
         rng = random.Random(42)  # the same demo every time
+        first_new_email = (OutgoingEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+        started = timezone.now()
         reporters = [users["alice"], users["bob"], users["responder"]]
         now = timezone.now()
         for n in range(count):
@@ -126,6 +139,9 @@ class Command(BaseCommand):
                 actor = users["admin"] if status == Status.CLOSED else users["responder"]
                 incident = services.change_status(incident=incident, actor=actor, status=status)
             self.spread_in_time(incident, start=now - timedelta(days=count - n, hours=rng.randint(0, 20)))
+        # Demo data is history, not news: drop the mail its services queued.
+        OutgoingEmail.objects.filter(pk__gte=first_new_email).delete()
+        DBTaskResult.objects.filter(task_path=send_email.module_path, enqueued_at__gte=started).delete()
 
     def spread_in_time(self, incident: Incident, *, start) -> None:
         """Move an incident's timestamps back to `start`, keeping their order and gaps small."""
