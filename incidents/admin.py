@@ -140,12 +140,16 @@ class IncidentAdmin(admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not Response:
             return super().save_formset(request, form, formset, change)
+        # The admin's change message reads these; the service does the saving.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline_form in formset.forms:
             if inline_form.instance.pk is None and inline_form.has_changed() and inline_form.is_valid():
-                services.add_response(
-                    incident=form.instance,
-                    author=request.user,
-                    description=inline_form.cleaned_data["description"],
+                formset.new_objects.append(
+                    services.add_response(
+                        incident=form.instance,
+                        author=request.user,
+                        description=inline_form.cleaned_data["description"],
+                    )
                 )
 
     def _bulk_status(self, request, queryset, status: str, verb: str):

@@ -55,6 +55,11 @@ def can_edit(user, incident: Incident) -> bool:
     return is_reporter(user, incident) and incident.status == Status.REPORTED
 
 
+def can_change_visibility(user, incident: Incident) -> bool:
+    """Making an incident private (or public) changes who may see it: staff only."""
+    return can_view(user, incident) and user.is_staff
+
+
 def allowed_statuses(user, incident: Incident) -> list[str]:
     """The statuses `user` may move `incident` to, in workflow order.
 

@@ -30,7 +30,7 @@ from .models import (
 def _locked(incident: Incident) -> Incident:
     """Re-read the row under a lock so two concurrent changes apply one after the other,
     each checked against the state the other left."""
-    return Incident.objects.select_for_update().select_related("reporter").get(pk=incident.pk)
+    return Incident.objects.select_for_update().get(pk=incident.pk)
 
 
 def _require(allowed: bool, message: str) -> None:
@@ -81,6 +81,8 @@ def edit_incident(
     """Change title, description or visibility; one `edited` event per changed field."""
     incident = _locked(incident)
     _require(permissions.can_edit(actor, incident), "You may not edit this incident.")
+    if visibility is not None and visibility != incident.visibility:
+        _require(permissions.can_change_visibility(actor, incident), "You may not change who can see this incident.")
     changes = {}
     for field, value in (("title", title), ("description", description), ("visibility", visibility)):
         if value is None:

@@ -27,7 +27,8 @@ def visible_incident(request, incident_id) -> Incident:
 
 def attach_errors(form, error: ValidationError) -> None:
     """Put a service's ValidationError on the form, field by field where it can."""
-    for field, errors in getattr(error, "error_dict", {"__all__": error.error_list}).items():
+    by_field = error.error_dict if hasattr(error, "error_dict") else {None: error.error_list}
+    for field, errors in by_field.items():
         form.add_error(field if field in form.fields else None, errors)
 
 

@@ -1,0 +1,58 @@
+"""Test data made the way the application makes it: through `incidents.services`.
+
+Plain functions, no factory library. Each takes the users it needs, so the calling test's
+fixtures decide who is who, and every object they return has a real row (and the timeline
+events a real one would have) behind it.
+"""
+
+from django.contrib.auth.models import Group
+
+from incidents import services
+from incidents.models import RESPONDERS_GROUP, Incident, Severity, Status, Visibility
+
+# The statuses an incident passes through, from Reported, to reach each status the long way.
+# Every step is one a responder (and staff) may make, so `advance_to` works with either.
+PATH_TO = {
+    Status.REPORTED: (),
+    Status.ACKNOWLEDGED: (Status.ACKNOWLEDGED,),
+    Status.IN_PROGRESS: (Status.ACKNOWLEDGED, Status.IN_PROGRESS),
+    Status.RESOLVED: (Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED),
+    Status.CLOSED: (Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED),
+}
+
+
+def make_incident(reporter, **overrides) -> Incident:
+    """An incident `reporter` filed through `services.report_incident`: status Reported,
+    one `reported` event. `overrides` replace the defaults for title, description,
+    severity and visibility (e.g. `visibility=Visibility.PRIVATE`)."""
+    fields = {
+        "title": "Printer on fire",
+        "description": "Third floor, next to the kitchen. Smoke, no flames yet.",
+        "severity": Severity.MEDIUM,
+        "visibility": Visibility.PUBLIC,
+    }
+    fields.update(overrides)
+    return services.report_incident(reporter=reporter, **fields)
+
+
+def make_responder(make_user, name: str = "rita", **extra):
+    """A user in the Responders group (created by migration incidents/0002).
+    `make_user` is the root conftest's fixture; `extra` goes to `create_user`."""
+    user = make_user(name, **extra)
+    user.groups.add(Group.objects.get(name=RESPONDERS_GROUP))
+    return user
+
+
+def make_staff(make_user, name: str = "sam", **extra):
+    """A staff user (`is_staff=True`, not a superuser): may do everything to an incident."""
+    return make_user(name, is_staff=True, **extra)
+
+
+def advance_to(incident: Incident, status: str, *, by) -> Incident:
+    """Move a Reported `incident` to `status` along the main workflow path
+    (Reported → Acknowledged → In Progress → Resolved → Closed) with
+    `services.change_status`, acting as `by` (a responder or staff). Returns the incident
+    as stored, with the timestamps and `status_changed` events those moves leave."""
+    for step in PATH_TO[status]:
+        incident = services.change_status(incident=incident, actor=by, status=step)
+    return Incident.objects.get(pk=incident.pk)
