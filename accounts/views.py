@@ -36,7 +36,7 @@ class RegisterView(FormView):
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
         )
-        login(self.request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+        login(self.request, user, backend="accounts.backends.UsernameOrEmailBackend")
         messages.success(self.request, f"Welcome to IRMS, {user.username}. Your account is ready.")
         return redirect(settings.LOGIN_REDIRECT_URL)
 

@@ -35,3 +35,5 @@ urlpatterns = [
 admin.site.site_header = "IRMS administration"
 admin.site.site_title = "IRMS admin"
 admin.site.index_title = "Incident Response Management System"
+
+handler500 = "irms_site.security.server_error"

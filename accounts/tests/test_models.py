@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.test import RequestFactory
 
 from accounts.models import User
 
@@ -43,7 +44,9 @@ def test_backend_prefers_a_username_match_over_an_email_match(make_user, passwor
     lookalike = make_user("shared@example.com", email="other@example.com")
 
     # when
-    signed_in = authenticate(None, username="shared@example.com", password=password)
+    signed_in = authenticate(
+        RequestFactory().post("/accounts/login/"), username="shared@example.com", password=password
+    )
 
     # then
     assert signed_in.pk == lookalike.pk

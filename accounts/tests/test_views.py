@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -233,7 +233,7 @@ def test_password_reset_end_to_end_and_link_works_once(client, user, mailoutbox,
     assert done["Location"] == "/accounts/reset/done/"
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
-    assert client.login(username="alice", password=NEW_PASSWORD)
+    assert client.login(request=RequestFactory().post("/accounts/login/"), username="alice", password=NEW_PASSWORD)
     assert second_use.status_code == 200
     assert second_use.context["validlink"] is False
     assert "This link no longer works" in second_use.content.decode()

@@ -19,10 +19,12 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
+
+from irms_site.security import lockout_response
 
 from .. import notifications, services
 from ..filters import IncidentFilter
@@ -258,7 +260,7 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
     responses={
         200: TokenSerializer,
         400: OpenApiResponse(ValidationErrorSerializer, description="Wrong credentials or missing fields."),
-        429: ERRORS[429],
+        429: OpenApiResponse(ErrorSerializer, description="Throttled, or locked out after repeated failures."),
     },
     auth=[],
 )
@@ -270,7 +272,11 @@ class AuthTokenView(ObtainAuthToken):
 
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            # django-axes marks the request it saw (DRF's) when this username+address is locked out.
+            if getattr(request, "axes_locked_out", False):
+                return lockout_response(request._request)
+            raise ValidationError(serializer.errors)
         user = serializer.validated_data["user"]
         token, _ = Token.objects.get_or_create(user=user)
         notifications.sign_in_notice(user, request)

@@ -1,0 +1,151 @@
+"""Site-wide safety nets: request ids, request size and type limits, log redaction,
+the lockout answer, and error pages that never leak internals."""
+
+import contextvars
+import logging
+import re
+import sys
+import uuid
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template import loader
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+logger = logging.getLogger("irms.security")
+
+
+def wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(request, status: int, message: str, *, template: str | None = None, headers=None):
+    """The same error as JSON for the API and as the site's page for browsers."""
+    if wants_json(request):
+        response = JsonResponse({"error": message, "request_id": request_id_var.get()}, status=status)
+    elif template:
+        response = render(request, template, {"message": message, "request_id": request_id_var.get()}, status=status)
+    else:
+        response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+class RequestIdMiddleware:
+    """Give every request an id (a sane incoming X-Request-ID, or a new one), put it on
+    every log line and on the response, so a user's error report finds its log entry."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request.id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request.id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request.id
+        return response
+
+
+class RequestGuardMiddleware:
+    """Refuse oversized bodies (413) and body types no view reads (415) before any view
+    or parser sees them. The API accepts JSON (DRF answers 415 for anything else); the
+    site's forms are URL-encoded or multipart; nothing in IRMS takes file uploads."""
+
+    FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(request, 400, "Invalid Content-Length header.", template="400.html")
+        if length > settings.MAX_REQUEST_BODY_BYTES:
+            return error_response(
+                request,
+                413,
+                f"The request body is too large (at most {settings.MAX_REQUEST_BODY_BYTES // 1024} kB).",
+                template="400.html",
+            )
+        if request.method in ("POST", "PUT", "PATCH") and length and not wants_json(request):
+            content_type = request.content_type or ""
+            if content_type not in self.FORM_TYPES:
+                return error_response(
+                    request, 415, f"Unsupported content type “{content_type}”: send a form.", template="400.html"
+                )
+            if content_type == "multipart/form-data" and request.FILES:
+                return error_response(request, 415, "IRMS does not accept file uploads.", template="400.html")
+        return self.get_response(request)
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record):
+        record.request_id = request_id_var.get()
+        return True
+
+
+class RedactSecretsLogFilter(logging.Filter):
+    """Keep secrets out of logs: reset-link tokens, API tokens, session ids, passwords."""
+
+    PATTERNS = [
+        (re.compile(r"(/accounts/reset/[^/\s]+/)[^/\s]+"), r"\1[redacted]"),
+        (re.compile(r"(?i)(Token\s+)[0-9a-f]{20,}"), r"\1[redacted]"),
+        (re.compile(r"(?i)(sessionid=)[^;\s&]+"), r"\1[redacted]"),
+        (re.compile(r"(?i)(csrftoken=)[^;\s&]+"), r"\1[redacted]"),
+        (
+            re.compile(r"(?i)((?:password|password1|password2|new_password1|new_password2|old_password)=)[^&\s]+"),
+            r"\1[redacted]",
+        ),
+    ]
+
+    def filter(self, record):
+        message = record.getMessage()
+        redacted = message
+        for pattern, replacement in self.PATTERNS:
+            redacted = pattern.sub(replacement, redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked-out sign-in: the same for existing and unknown
+    accounts, with the wait in Retry-After."""
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    minutes = max(1, seconds // 60)
+    message = f"Too many failed sign-in attempts. Try again in {minutes} minutes, or reset your password."
+    return error_response(
+        request, 429, message, template="registration/locked_out.html", headers={"Retry-After": str(seconds)}
+    )
+
+
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def server_error(request):
+    """handler500. A database that is down or unreachable is a 503 with Retry-After (the
+    client should come back), anything else a plain 500; neither shows internals."""
+    error = sys.exc_info()[1]
+    if isinstance(error, DATABASE_UNAVAILABLE) or (
+        isinstance(error, DatabaseError) and "connect" in str(error).lower()
+    ):
+        message = "IRMS is briefly unavailable. Please try again in a few seconds."
+        if wants_json(request):
+            return error_response(request, 503, message, headers={"Retry-After": "10"})
+        response = HttpResponse(
+            loader.get_template("503.html").render({"request_id": request_id_var.get()}), status=503
+        )
+        response["Retry-After"] = "10"
+        return response
+    if wants_json(request):
+        return error_response(request, 500, "Server error. It has been logged; please try again later.")
+    return HttpResponse(loader.get_template("500.html").render({"request_id": request_id_var.get()}), status=500)
