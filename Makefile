@@ -30,7 +30,6 @@ mysql-deps: $(STAMP)
 
 run: venv
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py migrate --no-input
-	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py createcachetable
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py seed_demo --if-empty
 	@echo "Starting the mail worker beside the web server (Ctrl-C stops both)."
 	@trap 'kill 0' INT TERM EXIT; \

@@ -2,7 +2,9 @@
 
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path, reverse_lazy
+from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from incidents.views import DashboardView
@@ -18,6 +20,8 @@ def moved(pattern_name: str):
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages that name none (the admin's).
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=lazy(static, str)("img/favicon.svg"), permanent=True))),
     path("accounts/", include("accounts.urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("", include("incidents.urls")),
