@@ -22,6 +22,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from irms_site.security import client_ip
+
 from . import permissions
 from .models import RESPONDERS_GROUP, Incident, OutgoingEmail, Response, Severity
 
@@ -51,8 +53,10 @@ def one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@transaction.atomic
 def queue(*, kind: str, to: str, context: dict, template: str | None = None) -> OutgoingEmail:
-    """Render `templates/emails/<template>{_subject.txt,.txt,.html}` and queue one message."""
+    """Render `templates/emails/<template>{_subject.txt,.txt,.html}` and queue one message.
+    The row and its task commit together (inside the caller's transaction if there is one)."""
     from .tasks import send_email
 
     template = template or kind
@@ -107,7 +111,7 @@ def sign_in_notice(user, request) -> None:
         context={
             "user": user,
             "when": timezone.now(),
-            "ip": request.META.get("REMOTE_ADDR", "unknown"),
+            "ip": client_ip(request) or "unknown",
             "browser": one_line(request.headers.get("User-Agent", "unknown"), 300),
             "password_change_url": absolute(reverse("accounts:password_change")),
             "password_reset_url": absolute(reverse("accounts:password_reset")),
@@ -164,7 +168,8 @@ def deliver(email_id: int) -> str:
             return "skipped"
         email.state = OutgoingEmail.State.SENDING
         email.attempts += 1
-        email.save(update_fields=["state", "attempts"])
+        email.claimed_at = timezone.now()
+        email.save(update_fields=["state", "attempts", "claimed_at"])
 
     message = EmailMultiAlternatives(
         subject=email.subject, body=email.body_text, from_email=settings.DEFAULT_FROM_EMAIL, to=[email.to]
@@ -199,13 +204,21 @@ def _failed(email: OutgoingEmail, error: Exception) -> str:
     return "retry" if email.state == OutgoingEmail.State.QUEUED else "failed"
 
 
+def stuck_after() -> timedelta:
+    """A message claimed longer ago than this is stuck (its worker died mid-send): an SMTP
+    conversation cannot last longer than a few socket timeouts."""
+    return timedelta(seconds=3 * (settings.EMAIL_TIMEOUT or 60))
+
+
 @transaction.atomic
 def retry(emails) -> int:
-    """Queue failed (or stuck) messages again, from the admin. Sent ones are left alone."""
+    """Queue failed or stuck messages again, from the admin. Sent messages, and ones a
+    worker may still be sending, are left alone, so nothing goes out twice."""
     from .tasks import send_email
 
+    stuck = Q(state=OutgoingEmail.State.SENDING, claimed_at__lt=timezone.now() - stuck_after())
     count = 0
-    for email in emails.select_for_update().exclude(state=OutgoingEmail.State.SENT):
+    for email in emails.select_for_update().filter(Q(state=OutgoingEmail.State.FAILED) | stuck):
         email.state, email.attempts, email.next_attempt_at = OutgoingEmail.State.QUEUED, 0, None
         email.save(update_fields=["state", "attempts", "next_attempt_at"])
         send_email.enqueue(email.pk)

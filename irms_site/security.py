@@ -117,6 +117,14 @@ class RedactSecretsLogFilter(logging.Filter):
         return True
 
 
+def client_ip(request) -> str | None:
+    """The client's address as django-axes sees it (honours NUM_PROXIES), so a sign-in
+    notice and a lockout name the same address."""
+    from axes.helpers import get_client_ip_address
+
+    return get_client_ip_address(request)
+
+
 def lockout_response(request, original_response=None, credentials=None):
     """django-axes' answer to a locked-out sign-in: the same for existing and unknown
     accounts, with the wait in Retry-After."""

@@ -36,10 +36,11 @@ def make_incident(reporter, **overrides) -> Incident:
 
 
 def make_responder(make_user, name: str = "rita", **extra):
-    """A user in the Responders group (created by migration incidents/0002).
+    """A user in the Responders group (created by migration incidents/0002; recreated
+    here because a transactional test's flush empties every table, groups included).
     `make_user` is the root conftest's fixture; `extra` goes to `create_user`."""
     user = make_user(name, **extra)
-    user.groups.add(Group.objects.get(name=RESPONDERS_GROUP))
+    user.groups.add(Group.objects.get_or_create(name=RESPONDERS_GROUP)[0])
     return user
 
 
