@@ -1,3 +1,4 @@
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
@@ -19,7 +20,8 @@ incident_patterns = [
 
 
 def moved(name: str):
-    return RedirectView.as_view(url=reverse_lazy(name), permanent=True, query_string=True)
+    """An original IRMS path: anyone is redirected (signing in, if needed, happens there)."""
+    return login_not_required(RedirectView.as_view(url=reverse_lazy(name), permanent=True, query_string=True))
 
 
 urlpatterns = [

@@ -12,6 +12,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
+from django.views import defaults
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -157,3 +158,10 @@ def server_error(request):
     if wants_json(request):
         return error_response(request, 500, "Server error. It has been logged; please try again later.")
     return HttpResponse(loader.get_template("500.html").render({"request_id": request_id_var.get()}), status=500)
+
+
+def page_not_found(request, exception):
+    """handler404: JSON under /api/ (clients parse it), the site's page elsewhere."""
+    if wants_json(request):
+        return error_response(request, 404, "Not found.")
+    return defaults.page_not_found(request, exception)

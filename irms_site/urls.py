@@ -40,4 +40,5 @@ admin.site.site_header = "IRMS administration"
 admin.site.site_title = "IRMS admin"
 admin.site.index_title = "Incident Response Management System"
 
+handler404 = "irms_site.security.page_not_found"
 handler500 = "irms_site.security.server_error"

@@ -6,6 +6,7 @@ result; if the first request fails, its key row rolls back with it and a retry r
 """
 
 import hashlib
+import re
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -17,6 +18,8 @@ from rest_framework.response import Response
 from ..models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+# Visible ASCII only: what any HTTP client can send and any log can show.
+KEY_PATTERN = r"^[!-~]{1,255}$"
 LIFETIME = timedelta(hours=24)
 
 
@@ -39,8 +42,8 @@ def idempotent(request, perform) -> Response:
     key = request.headers.get(HEADER)
     if key is None:
         return perform()
-    if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise ValidationError({HEADER: ["Must be 1 to 255 printable characters."]})
+    if not re.match(KEY_PATTERN, key):
+        raise ValidationError({HEADER: ["Must be 1 to 255 visible ASCII characters (no spaces)."]})
     fingerprint = _fingerprint(request)
     with transaction.atomic():
         IdempotencyKey.objects.filter(user=request.user, key=key, created_at__lt=timezone.now() - LIFETIME).delete()

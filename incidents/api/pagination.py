@@ -5,6 +5,7 @@ ending in (created_at, id), so page 2,000 costs what page 1 costs, and rows inse
 while a client walks the list never shift it (nothing is seen twice or skipped).
 """
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ ORDERINGS = {
     "-created_at": ("-created_at", "-id"),
     "created_at": ("created_at", "id"),
 }
+INVALID_CURSOR = "Invalid cursor: follow the Link headers."
 
 
 class LinkHeaderCursorPagination(pagination.CursorPagination):
@@ -21,10 +23,11 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     ordering = ORDERINGS["-created_at"]
     default_ordering_param = "-created_at"
+    invalid_cursor_message = INVALID_CURSOR
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is None or raw == "":
+        if raw is None:
             return self.page_size
         try:
             size = int(raw)
@@ -41,22 +44,39 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
         return ORDERINGS[raw]
 
     def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise ValidationError({self.cursor_query_param: ["Invalid cursor: follow the Link headers."]}) from None
+        """An unknown cursor is a page that does not exist (404), whether it is garbage or
+        a well-formed cursor whose position is not a time."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = parse_datetime(cursor.position)
+            except ValueError:
+                position = None
+            if position is None or position.tzinfo is None:
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+    def link_header(self) -> str:
+        links = [(self.get_next_link(), "next"), (self.get_previous_link(), "prev")]
+        return ", ".join(f'<{url}>; rel="{rel}"' for url, rel in links if url)
 
     def get_paginated_response(self, data):
-        links = [(self.get_next_link(), "next"), (self.get_previous_link(), "prev")]
-        header = ", ".join(f'<{url}>; rel="{rel}"' for url, rel in links if url)
+        header = self.link_header()
         return Response(data, headers={"Link": header} if header else None)
 
     def get_paginated_response_schema(self, schema):
         return schema
 
     def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+                parameter["description"] = f"Items per page, 1 to {self.max_page_size} (default {self.page_size})."
+            if parameter["name"] == self.cursor_query_param:
+                parameter["description"] = "Opaque position, taken from a `Link` header; an unknown one is a 404."
         return [
-            *super().get_schema_operation_parameters(view),
+            *parameters,
             {
                 "name": "ordering",
                 "required": False,
@@ -67,9 +87,17 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
         ]
 
 
-class OldestFirstCursorPagination(LinkHeaderCursorPagination):
-    """For an incident's responses: a conversation reads oldest first."""
+class ResponsesPagination(LinkHeaderCursorPagination):
+    """An incident's responses: oldest first (a conversation), in the original
+    `{"responses": [...]}` envelope."""
 
     page_size = 200
     ordering = ORDERINGS["created_at"]
     default_ordering_param = "created_at"
+
+    def get_paginated_response(self, data):
+        header = self.link_header()
+        return Response({"responses": data}, headers={"Link": header} if header else None)
+
+    def get_paginated_response_schema(self, schema):
+        return {"type": "object", "required": ["responses"], "properties": {"responses": schema}}

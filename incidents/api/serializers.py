@@ -16,6 +16,15 @@ class IsoDateTimeField(serializers.DateTimeField):
         return self.enforce_timezone(value).isoformat()
 
 
+class StrictCharField(serializers.CharField):
+    """Text must arrive as a JSON string: 123 or true is a mistake, not a title."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class IncidentSerializer(serializers.ModelSerializer):
     """The original keys with the original meaning, plus what a dashboard needs."""
 
@@ -73,29 +82,34 @@ class IncidentSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(incident.get_absolute_url())
 
 
-class IncidentCreateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=MAX_TEXT_LENGTH)
-    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.MEDIUM)
-    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PUBLIC)
-
-
-class IncidentUpdateSerializer(serializers.Serializer):
-    """Every field optional (PATCH); at least one must be given."""
-
-    title = serializers.CharField(max_length=100, required=False)
-    description = serializers.CharField(max_length=MAX_TEXT_LENGTH, required=False)
-    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
-    status = serializers.ChoiceField(choices=Status.choices, required=False)
-    severity = serializers.ChoiceField(choices=Severity.choices, required=False)
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses fields it does not know (a typo is an error, not a silent no-op); the schema
+    says so with `additionalProperties: false` (see schema.py)."""
 
     def validate(self, attrs):
         unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
         if unknown:
-            raise serializers.ValidationError({name: ["This field cannot be changed."] for name in sorted(unknown)})
-        if not attrs:
-            raise serializers.ValidationError("Send at least one of: " + ", ".join(self.fields) + ".")
+            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
         return attrs
+
+
+class IncidentCreateSerializer(StrictInputSerializer):
+    """A new incident. Unknown fields are refused."""
+
+    title = StrictCharField(max_length=100)
+    description = StrictCharField(max_length=MAX_TEXT_LENGTH)
+    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.MEDIUM)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PUBLIC)
+
+
+class IncidentUpdateSerializer(StrictInputSerializer):
+    """Changes to an incident: every field optional; unknown fields are refused."""
+
+    title = StrictCharField(max_length=100, required=False)
+    description = StrictCharField(max_length=MAX_TEXT_LENGTH, required=False)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False)
 
 
 class ResponseSerializer(serializers.ModelSerializer):
@@ -109,8 +123,10 @@ class ResponseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ResponseCreateSerializer(serializers.Serializer):
-    description = serializers.CharField(max_length=MAX_TEXT_LENGTH)
+class ResponseCreateSerializer(StrictInputSerializer):
+    """A response to an incident. Unknown fields are refused."""
+
+    description = StrictCharField(max_length=MAX_TEXT_LENGTH)
 
 
 class TokenSerializer(serializers.Serializer):

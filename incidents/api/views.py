@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
@@ -31,8 +31,9 @@ from ..filters import IncidentFilter
 from ..models import Incident
 from ..models import Response as IncidentResponse
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import idempotent
-from .pagination import OldestFirstCursorPagination
+from .pagination import ResponsesPagination
 from .serializers import (
     IncidentCreateSerializer,
     IncidentSerializer,
@@ -65,6 +66,9 @@ BAD_INPUT = {
 }
 FORBIDDEN = {403: OpenApiResponse(ErrorSerializer, description="Visible to you, but you may not do this.")}
 UNSUPPORTED = {415: OpenApiResponse(ErrorSerializer, description="The body is not JSON.")}
+KEY_REUSED = {
+    422: OpenApiResponse(ErrorSerializer, description="The Idempotency-Key was used before for a different request.")
+}
 LINK_HEADER = OpenApiParameter(
     "Link",
     type=str,
@@ -74,7 +78,7 @@ LINK_HEADER = OpenApiParameter(
 )
 IDEMPOTENCY_PARAM = OpenApiParameter(
     IDEMPOTENCY_HEADER,
-    type=str,
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
     location=OpenApiParameter.HEADER,
     required=False,
     description="A retry with the same key (same user, within 24 hours) returns the first result.",
@@ -94,6 +98,8 @@ class VisibleIncidentMixin:
 
     serializer_class = IncidentSerializer
     lookup_field = "incident_id"
+    # Anything up to the next slash reaches the view, which answers 404 for a non-UUID.
+    lookup_value_regex = "[^/]+"
     filterset_class = IncidentFilter
 
     def get_object(self):
@@ -129,7 +135,7 @@ class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.Retrie
         summary="Report an incident",
         request=IncidentCreateSerializer,
         parameters=[IDEMPOTENCY_PARAM],
-        responses={201: IncidentSerializer, **BAD_INPUT, **UNSUPPORTED, **ERRORS},
+        responses={201: IncidentSerializer, **BAD_INPUT, **UNSUPPORTED, **KEY_REUSED, **ERRORS},
     )
     def create(self, request, *args, **kwargs):
         def perform():
@@ -144,9 +150,9 @@ class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.Retrie
     @extend_schema(
         summary="Change an incident",
         description=(
-            "Any of: `title`, `description`, `visibility` (the reporter while Reported, or staff); "
-            "`status` (along the workflow, as your role allows); `severity` (responders and staff). "
-            "All changes apply together or not at all."
+            "Any of: `title`, `description` (the reporter while Reported, or staff); `visibility` "
+            "(staff); `status` (along the workflow, as your role allows); `severity` (responders and "
+            "staff). All changes apply together or not at all; an empty body changes nothing."
         ),
         parameters=[INCIDENT_ID],
         request=IncidentUpdateSerializer,
@@ -203,7 +209,7 @@ class PublicIncidentViewSet(VisibleIncidentMixin, viewsets.ReadOnlyModelViewSet)
         description='`{"responses": [...]}`, oldest first, paginated by `Link` headers.',
         parameters=[INCIDENT_ID, LINK_HEADER],
         responses={
-            200: inline_serializer("ResponseList", {"responses": ResponseSerializer(many=True)}),
+            200: ResponseSerializer(many=True),
             **BAD_INPUT,
             **NOT_FOUND,
             **ERRORS,
@@ -213,13 +219,22 @@ class PublicIncidentViewSet(VisibleIncidentMixin, viewsets.ReadOnlyModelViewSet)
         summary="Respond to an incident",
         parameters=[INCIDENT_ID, IDEMPOTENCY_PARAM],
         request=ResponseCreateSerializer,
-        responses={201: ResponseSerializer, **BAD_INPUT, **FORBIDDEN, **NOT_FOUND, **UNSUPPORTED, **ERRORS},
+        responses={
+            201: ResponseSerializer,
+            **BAD_INPUT,
+            **FORBIDDEN,
+            **NOT_FOUND,
+            **UNSUPPORTED,
+            **KEY_REUSED,
+            **ERRORS,
+        },
     ),
 )
 class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     serializer_class = ResponseSerializer
-    pagination_class = OldestFirstCursorPagination
+    pagination_class = ResponsesPagination
     filter_backends = []
+    lookup_value_regex = "[^/]+"
 
     def get_incident(self) -> Incident:
         incident_id = parse_incident_id(self.kwargs["incident_id"])
@@ -232,11 +247,6 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
         if getattr(self, "swagger_fake_view", False):
             return IncidentResponse.objects.none()
         return self.get_incident().responses.select_related("author", "incident")
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        response.data = {"responses": response.data}
-        return response
 
     def create(self, request, *args, **kwargs):
         def perform():
@@ -259,7 +269,8 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
     ),
     responses={
         200: TokenSerializer,
-        400: OpenApiResponse(ValidationErrorSerializer, description="Wrong credentials or missing fields."),
+        400: OpenApiResponse(ValidationErrorSerializer, description="A field is missing or empty."),
+        401: OpenApiResponse(ErrorSerializer, description="The username (or e-mail) and password match no account."),
         429: OpenApiResponse(ErrorSerializer, description="Throttled, or locked out after repeated failures."),
     },
     auth=[],
@@ -276,6 +287,10 @@ class AuthTokenView(ObtainAuthToken):
             # django-axes marks the request it saw (DRF's) when this username+address is locked out.
             if getattr(request, "axes_locked_out", False):
                 return lockout_response(request._request)
+            if set(serializer.errors) == {"non_field_errors"}:
+                # Both fields given, but they match no account: the same answer for an
+                # unknown user and a wrong password.
+                raise AuthenticationFailed("Unable to sign in with the username (or e-mail) and password given.")
             raise ValidationError(serializer.errors)
         user = serializer.validated_data["user"]
         token, _ = Token.objects.get_or_create(user=user)
