@@ -7,12 +7,15 @@ STAMP := $(VENV)/.installed
 # Install mysqlclient only when the database is MySQL/MariaDB.
 NEEDS_MYSQL := $(if $(filter mysql%,$(DATABASE_URL)),yes,)
 
-.PHONY: run test lint migrations-check venv mysql-deps clean help
+.PHONY: run test e2e lint migrations-check fuzz bench bench-smoke load drill-db drill-smtp screenshots audit venv mysql-deps clean help
 
 help:
 	@echo "make run    - serve IRMS with demo data at http://127.0.0.1:8000 (SQLite)"
 	@echo "make test   - run the whole test suite (DATABASE_URL=mysql://... for MariaDB)"
 	@echo "make lint   - ruff;  make migrations-check - models and migrations agree"
+	@echo "make e2e    - browser journeys only;  make fuzz - schemathesis against the API"
+	@echo "make bench  - benchmark at 100 and 100,000 incidents;  make load - load drill"
+	@echo "make screenshots - regenerate docs/screenshots;  make audit - pip-audit"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -38,6 +41,19 @@ run: venv
 
 test: venv
 	$(PYTHON) -m pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
+
+e2e: venv
+	$(PYTHON) -m pytest -p no:xdist -m e2e irms_site/tests/e2e $(PYTEST_ARGS)
+
+screenshots: venv
+	$(PYTHON) -m pytest -p no:xdist -m screenshots irms_site/tests/e2e/test_screenshots.py
+
+fuzz: venv
+	bash .ci/fuzz
+
+audit: venv
+	$(BIN)/pip install --quiet pip-audit==2.10.1
+	$(BIN)/pip-audit --strict -r requirements.txt -r requirements-mysql.txt
 
 lint: venv
 	$(BIN)/ruff check .

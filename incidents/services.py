@@ -2,8 +2,9 @@
 
 Each service checks the actor's permission (`permissions.py`), validates, writes, and
 records the timeline event in the same transaction, so a failure leaves nothing behind.
-They raise `PermissionDenied` (not allowed: 403) or `ValidationError` (bad input or a move
-the workflow does not allow: 400 / a form error). Web views, API viewsets, admin actions
+They raise `PermissionDenied` (not allowed: 403), `ValidationError` (bad input: 400 / a
+form error) or its subclass `WorkflowError` (not possible in the incident's current state:
+409 in the API, a form error on the web). Web views, API viewsets, admin actions
 and management commands call these; none of them writes incidents directly.
 
 Notifications are queued through `notifications.py` inside the same transaction, so a
@@ -25,6 +26,11 @@ from .models import (
     Status,
     Visibility,
 )
+
+
+class WorkflowError(ValidationError):
+    """A well-formed request that the incident's current state refuses (a move the
+    workflow does not have, a response to a closed incident). The API answers 409."""
 
 
 def _locked(incident: Incident) -> Incident:
@@ -110,7 +116,7 @@ def add_response(*, incident: Incident, author, description: str) -> Response:
     incident = _locked(incident)
     _require(permissions.can_view(author, incident), "You may not respond to this incident.")
     if incident.status == Status.CLOSED:
-        raise ValidationError({"description": "This incident is closed; it takes no more responses."})
+        raise WorkflowError({"description": "This incident is closed; it takes no more responses."})
     response = Response(incident=incident, author=author, description=description)
     response.full_clean()
     response.save()
@@ -132,12 +138,12 @@ def change_status(*, incident: Incident, actor, status: str) -> Incident:
     if status not in Status.values:
         raise ValidationError({"status": f"“{status}” is not a status."})
     if status == old:
-        raise ValidationError({"status": f"The incident is already {old}."})
+        raise WorkflowError({"status": f"The incident is already {old}."})
     if not permissions.can_view(actor, incident):
         raise PermissionDenied("You may not change this incident.")
     if status not in permissions.allowed_statuses(actor, incident):
         if status not in TRANSITIONS[old]:
-            raise ValidationError({"status": f"An incident cannot move from {old} to {status}."})
+            raise WorkflowError({"status": f"An incident cannot move from {old} to {status}."})
         raise PermissionDenied(f"You may not move this incident from {old} to {status}.")
 
     now = timezone.now()

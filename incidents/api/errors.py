@@ -10,6 +10,8 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ..services import WorkflowError
+
 MESSAGES = {
     status.HTTP_400_BAD_REQUEST: "Invalid input.",
     status.HTTP_401_UNAUTHORIZED: "Unauthorized access",
@@ -18,16 +20,23 @@ MESSAGES = {
 }
 
 
+class Conflict(exceptions.ValidationError):
+    """Valid input that the resource's current state refuses (services.WorkflowError)."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
 def _from_django(exc):
     """Services raise Django's exceptions; give DRF its own so it renders them."""
     if isinstance(exc, DjangoValidationError):
+        kind = Conflict if isinstance(exc, WorkflowError) else exceptions.ValidationError
         if hasattr(exc, "error_dict"):
             detail = exc.message_dict
             if "__all__" in detail:
                 detail["non_field_errors"] = detail.pop("__all__")
         else:
             detail = {"non_field_errors": exc.messages}
-        return exceptions.ValidationError(detail)
+        return kind(detail)
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, Http404):
@@ -56,7 +65,8 @@ def exception_handler(exc, context):
         response.data = {"error": str(data["detail"])}
     elif isinstance(exc, exceptions.ValidationError):
         fields = data if isinstance(data, dict) else {"non_field_errors": data}
-        response.data = {"error": f"Invalid input: {_first_message(fields)}", **fields}
+        prefix = "Not possible now" if isinstance(exc, Conflict) else "Invalid input"
+        response.data = {"error": f"{prefix}: {_first_message(fields)}", **fields}
     elif isinstance(data, dict):
         response.data = {"error": MESSAGES.get(response.status_code, "Request failed."), **data}
     return response

@@ -1,5 +1,6 @@
 """API representations. Input validation only: the services apply the rules."""
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 from rest_framework import serializers
@@ -17,7 +18,12 @@ class IsoDateTimeField(serializers.DateTimeField):
 
 
 class StrictCharField(serializers.CharField):
-    """Text must arrive as a JSON string: 123 or true is a mistake, not a title."""
+    """Text must arrive as a JSON string (123 or true is a mistake, not a title) and say
+    something: whitespace alone is blank (the schema's `pattern` says so)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(r"\S", "This field may not be blank."))
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

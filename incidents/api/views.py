@@ -61,6 +61,12 @@ ERRORS = {
     429: OpenApiResponse(ErrorSerializer, description="Throttled; see the Retry-After header."),
 }
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such incident, or not visible to you.")}
+NO_SUCH_PAGE = {404: OpenApiResponse(ErrorSerializer, description="Unknown cursor: follow the Link headers.")}
+CONFLICT = {
+    409: OpenApiResponse(
+        ValidationErrorSerializer, description="Not possible in the incident's current state (workflow, closed)."
+    )
+}
 BAD_INPUT = {
     400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input, or a move the workflow refuses.")
 }
@@ -115,7 +121,7 @@ class VisibleIncidentMixin:
         summary="Your own incidents",
         description="Incidents the caller reported, newest first: a bare array, paginated by `Link` headers.",
         parameters=[LINK_HEADER],
-        responses={200: IncidentSerializer(many=True), **BAD_INPUT, **ERRORS},
+        responses={200: IncidentSerializer(many=True), **BAD_INPUT, **NO_SUCH_PAGE, **ERRORS},
     ),
     retrieve=extend_schema(
         summary="One incident",
@@ -156,7 +162,7 @@ class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.Retrie
         ),
         parameters=[INCIDENT_ID],
         request=IncidentUpdateSerializer,
-        responses={200: IncidentSerializer, **BAD_INPUT, **FORBIDDEN, **NOT_FOUND, **UNSUPPORTED, **ERRORS},
+        responses={200: IncidentSerializer, **BAD_INPUT, **FORBIDDEN, **NOT_FOUND, **CONFLICT, **UNSUPPORTED, **ERRORS},
     )
     def partial_update(self, request, *args, **kwargs):
         incident = self.get_object()
@@ -182,7 +188,7 @@ class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.Retrie
             "and staff private ones too. A bare array, paginated by `Link` headers."
         ),
         parameters=[LINK_HEADER],
-        responses={200: IncidentSerializer(many=True), **BAD_INPUT, **ERRORS},
+        responses={200: IncidentSerializer(many=True), **BAD_INPUT, **NO_SUCH_PAGE, **ERRORS},
     ),
     retrieve=extend_schema(
         summary="One incident reported by somebody else",

@@ -383,16 +383,24 @@ def test_responder_moves_status_along_the_workflow(responder, public_incident, p
     assert list(moves.values_list("new_value", flat=True)) == path
 
 
+def test_a_status_that_does_not_exist_is_a_400(staff, public_incident):
+    # when
+    response = patch(api_client(staff), public_incident, {"status": "Bogus"})
+
+    # then
+    assert response.status_code == 400
+    assert response.json()["status"]
+
+
 @pytest.mark.parametrize(
     ("start", "target"),
     [
         (Status.REPORTED, Status.IN_PROGRESS),
         (Status.ACKNOWLEDGED, Status.REPORTED),
         (Status.CLOSED, Status.IN_PROGRESS),
-        (Status.REPORTED, "Bogus"),
     ],
 )
-def test_moves_off_the_workflow_are_refused_with_400(staff, responder, public_incident, start, target):
+def test_moves_off_the_workflow_are_refused_with_409(staff, responder, public_incident, start, target):
     # given
     incident = advance_to(public_incident, start, by=staff)
     before = stored(incident)
@@ -400,9 +408,9 @@ def test_moves_off_the_workflow_are_refused_with_400(staff, responder, public_in
     # when
     response = patch(api_client(staff), incident, {"status": target})
 
-    # then
-    assert response.status_code == 400
-    assert response.json()["error"]
+    # then: well-formed, but the incident's current state refuses it
+    assert response.status_code == 409
+    assert response.json()["error"].startswith("Not possible now: ")
     assert response.json()["status"]
     assert stored(incident) == before
 
@@ -428,8 +436,8 @@ def test_responder_changes_severity(responder, private_incident):
         pytest.param(
             "reporter", {"description": "Valid", "status": "Acknowledged"}, 403, id="edit-then-forbidden-status"
         ),
-        pytest.param("staff", {"title": "Valid title", "status": "In Progress"}, 400, id="title-then-bad-move"),
-        pytest.param("staff", {"severity": "Low", "status": "In Progress"}, 400, id="severity-then-bad-move"),
+        pytest.param("staff", {"title": "Valid title", "status": "In Progress"}, 409, id="title-then-bad-move"),
+        pytest.param("staff", {"severity": "Low", "status": "In Progress"}, 409, id="severity-then-bad-move"),
         pytest.param("responder", {"severity": "Low", "title": "Not theirs"}, 403, id="forbidden-edit-and-severity"),
     ],
 )

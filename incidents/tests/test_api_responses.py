@@ -233,7 +233,7 @@ def test_closed_incident_takes_no_responses(reporter, staff, public_incident):
     response = api_client(reporter).post(url(incident), {"description": "Hello?"}, format="json")
 
     # then
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]
     assert stored(incident) == before
 
