@@ -1,6 +1,7 @@
 """Account forms: input validation only; rules about a user row live on the model."""
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 
 from .models import User
@@ -22,17 +23,35 @@ class RegistrationForm(auth_forms.UserCreationForm):
         self.fields["username"].help_text = "Letters, digits and @/./+/-/_ only; 150 characters at most."
 
 
+# Long enough for any e-mail address; anything longer names no account.
+MAX_LOGIN_LENGTH = 254
+
+
 class SignInForm(auth_forms.AuthenticationForm):
     """Django's sign-in form; the label says an e-mail address works too."""
 
     username = auth_forms.UsernameField(
-        label="Username or e-mail", widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"})
+        label="Username or e-mail",
+        max_length=MAX_LOGIN_LENGTH,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}),
     )
     # One message for an unknown account and a wrong password: no account enumeration.
     error_messages = {
         **auth_forms.AuthenticationForm.error_messages,
         "invalid_login": "That username or e-mail and password do not match an account. Check them and try again.",
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Django sizes the box for a username (150); an e-mail address may be longer.
+        self.fields["username"].max_length = MAX_LOGIN_LENGTH
+        self.fields["username"].widget.attrs["maxlength"] = MAX_LOGIN_LENGTH
+
+
+class AdminSignInForm(AdminAuthenticationForm):
+    """The admin's sign-in with the same length limit (django-axes records what is typed)."""
+
+    username = auth_forms.UsernameField(max_length=MAX_LOGIN_LENGTH, widget=forms.TextInput(attrs={"autofocus": True}))
 
 
 class ProfileForm(forms.ModelForm):

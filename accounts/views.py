@@ -40,6 +40,9 @@ class RegisterView(FormView):
         messages.success(self.request, f"Welcome to IRMS, {user.username}. Your account is ready.")
         return redirect(settings.LOGIN_REDIRECT_URL)
 
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
 
 class SignInView(auth_views.LoginView):
     form_class = SignInForm
@@ -49,6 +52,9 @@ class SignInView(auth_views.LoginView):
         response = super().form_valid(form)
         notifications.sign_in_notice(form.get_user(), self.request)
         return response
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -87,6 +93,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         messages.success(self.request, "Your password has been changed.")
         return super().form_valid(form)
 
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
 
 class ProfileView(UpdateView):
     template_name = "accounts/profile.html"
@@ -101,6 +110,9 @@ class ProfileView(UpdateView):
         return super().get_context_data(
             api_token=token, preferences_form=NotificationPreferencesForm(instance=self.request.user), **kwargs
         )
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
 
     def form_valid(self, form):
         services.change_email(user=self.request.user, email=form.cleaned_data["email"])

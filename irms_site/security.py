@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 import uuid
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -28,7 +29,8 @@ def error_response(request, status: int, message: str, *, template: str | None =
     if wants_json(request):
         response = JsonResponse({"error": message, "request_id": request_id_var.get()}, status=status)
     elif template:
-        response = render(request, template, {"message": message, "request_id": request_id_var.get()}, status=status)
+        context = {"message": message, "status": status, "request_id": request_id_var.get()}
+        response = render(request, template, context, status=status)
     else:
         response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
     for name, value in (headers or {}).items():
@@ -85,7 +87,18 @@ class RequestGuardMiddleware:
                 )
             if content_type == "multipart/form-data" and request.FILES:
                 return error_response(request, 415, "IRMS does not accept file uploads.", template="400.html")
+            if content_type == "application/x-www-form-urlencoded" and not _is_utf8_form(request.body):
+                # Django would quietly turn bad bytes into U+FFFD and save them.
+                return error_response(request, 400, "The form data is not valid UTF-8.", template="400.html")
         return self.get_response(request)
+
+
+def _is_utf8_form(body: bytes) -> bool:
+    try:
+        unquote_to_bytes(body.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class RequestIdLogFilter(logging.Filter):
@@ -106,6 +119,7 @@ class RedactSecretsLogFilter(logging.Filter):
             re.compile(r"(?i)((?:password|password1|password2|new_password1|new_password2|old_password)=)[^&\s]+"),
             r"\1[redacted]",
         ),
+        (re.compile(r'(?i)("(?:old_|new_)?password\d?"\s*:\s*")[^"]*'), r"\1[redacted]"),
     ]
 
     def filter(self, record):
@@ -124,6 +138,14 @@ def client_ip(request) -> str | None:
     from axes.helpers import get_client_ip_address
 
     return get_client_ip_address(request)
+
+
+def axes_username(request, credentials) -> str:
+    """The username django-axes records: what was typed, cut to its 255-character column."""
+    username = (credentials or {}).get(settings.AXES_USERNAME_FORM_FIELD)
+    if username is None:
+        username = request.POST.get(settings.AXES_USERNAME_FORM_FIELD, "")
+    return str(username)[:255]
 
 
 def lockout_response(request, original_response=None, credentials=None):

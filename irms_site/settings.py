@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "irms_site.security.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Above the guard, so its 413/415 answers carry the header too.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "irms_site.security.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -82,7 +84,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "irms_site.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so it sees the sign-in views' results (django-axes' documented position).
     "axes.middleware.AxesMiddleware",
 ]
@@ -181,6 +182,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "irms_site.security.lockout_response"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Its column holds 255 characters; the forms refuse longer usernames before this is reached.
+AXES_USERNAME_CALLABLE = "irms_site.security.axes_username"
 # Behind a reverse proxy, the client address comes from X-Forwarded-For (set NUM_PROXIES).
 AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES", default=0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
@@ -274,7 +277,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["incidents.api.parsers.SafeJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["incidents.api.filters.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "incidents.api.pagination.LinkHeaderCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -7,6 +7,7 @@ from django.urls import include, path, reverse_lazy
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
+from accounts.forms import AdminSignInForm
 from incidents.views import DashboardView
 
 from . import views
@@ -21,7 +22,10 @@ urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages that name none (the admin's).
-    path("favicon.ico", login_not_required(RedirectView.as_view(url=lazy(static, str)("img/favicon.svg"), permanent=True))),
+    path(
+        "favicon.ico",
+        login_not_required(RedirectView.as_view(url=lazy(static, str)("img/favicon.svg"), permanent=True)),
+    ),
     path("accounts/", include("accounts.urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("", include("incidents.urls")),
@@ -36,6 +40,7 @@ urlpatterns = [
     path("dashboard", moved("dashboard")),
 ]
 
+admin.site.login_form = AdminSignInForm
 admin.site.site_header = "IRMS administration"
 admin.site.site_title = "IRMS admin"
 admin.site.index_title = "Incident Response Management System"

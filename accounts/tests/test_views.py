@@ -77,7 +77,7 @@ def test_register_refuses_invalid_input_with_error_on_the_field(client, user, ov
     response = client.post("/accounts/register/", registration(**overrides))
 
     # then
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert list(response.context["form"].errors) == [field]
     assert User.objects.count() == users_before
     assert not signed_in_user(client).is_authenticated
@@ -142,7 +142,7 @@ def test_inactive_user_cannot_sign_in(client, make_user, password):
     response = client.post("/accounts/login/", {"username": "dora", "password": password})
 
     # then
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].non_field_errors()
     assert not signed_in_user(client).is_authenticated
 
@@ -323,7 +323,7 @@ def test_profile_refuses_another_users_email_in_other_case(client, user, make_us
     response = client.post("/accounts/profile/", {"email": "BOB@Example.com"})
 
     # then
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert list(response.context["form"].errors) == ["email"]
     user.refresh_from_db()
     assert user.email == "alice@example.com"

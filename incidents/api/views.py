@@ -17,10 +17,11 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken import serializers as authtoken_serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
@@ -34,6 +35,7 @@ from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import idempotent
 from .pagination import ResponsesPagination
+from .parsers import SafeJSONParser
 from .serializers import (
     IncidentCreateSerializer,
     IncidentSerializer,
@@ -230,6 +232,7 @@ class PublicIncidentViewSet(VisibleIncidentMixin, viewsets.ReadOnlyModelViewSet)
             **BAD_INPUT,
             **FORBIDDEN,
             **NOT_FOUND,
+            **CONFLICT,
             **UNSUPPORTED,
             **KEY_REUSED,
             **ERRORS,
@@ -267,6 +270,12 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
         return idempotent(request, perform)
 
 
+class AuthTokenSerializer(authtoken_serializers.AuthTokenSerializer):
+    """DRF's, with the same username limit as the sign-in form (longer is no username)."""
+
+    username = serializers.CharField(label="Username or e-mail", max_length=254, write_only=True)
+
+
 @extend_schema(
     summary="Get your API token",
     description="Exchange a username (or e-mail) and password for the token to send as `Authorization: Token <key>`.",
@@ -282,10 +291,11 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
     auth=[],
 )
 class AuthTokenView(ObtainAuthToken):
+    serializer_class = AuthTokenSerializer
     # A much stricter rate (the "auth" scope) than ordinary API use: it guards passwords.
     throttle_classes = [ScopedRateThrottle, AnonRateThrottle]
     throttle_scope = "auth"
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [SafeJSONParser, FormParser]
 
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -293,7 +303,10 @@ class AuthTokenView(ObtainAuthToken):
             # django-axes marks the request it saw (DRF's) when this username+address is locked out.
             if getattr(request, "axes_locked_out", False):
                 return lockout_response(request._request)
-            if set(serializer.errors) == {"non_field_errors"}:
+            codes = serializer.errors.get("non_field_errors", [])
+            if set(serializer.errors) == {"non_field_errors"} and all(
+                getattr(error, "code", None) == "authorization" for error in codes
+            ):
                 # Both fields given, but they match no account: the same answer for an
                 # unknown user and a wrong password.
                 raise AuthenticationFailed("Unable to sign in with the username (or e-mail) and password given.")
