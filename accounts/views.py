@@ -20,8 +20,15 @@ from .forms import NotificationPreferencesForm, ProfileForm, QueuedPasswordReset
 from .models import User
 
 
+class InvalidFormIs400Mixin:
+    """A form shown again with errors answers 400, like every other refused input."""
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
 @method_decorator(login_not_required, name="dispatch")
-class RegisterView(FormView):
+class RegisterView(InvalidFormIs400Mixin, FormView):
     template_name = "registration/register.html"
     form_class = RegistrationForm
 
@@ -40,11 +47,8 @@ class RegisterView(FormView):
         messages.success(self.request, f"Welcome to IRMS, {user.username}. Your account is ready.")
         return redirect(settings.LOGIN_REDIRECT_URL)
 
-    def form_invalid(self, form):
-        return self.render_to_response(self.get_context_data(form=form), status=400)
 
-
-class SignInView(auth_views.LoginView):
+class SignInView(InvalidFormIs400Mixin, auth_views.LoginView):
     form_class = SignInForm
     redirect_authenticated_user = True
 
@@ -52,9 +56,6 @@ class SignInView(auth_views.LoginView):
         response = super().form_valid(form)
         notifications.sign_in_notice(form.get_user(), self.request)
         return response
-
-    def form_invalid(self, form):
-        return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -86,18 +87,15 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:password_reset_complete")
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(InvalidFormIs400Mixin, auth_views.PasswordChangeView):
     success_url = reverse_lazy("accounts:profile")
 
     def form_valid(self, form):
         messages.success(self.request, "Your password has been changed.")
         return super().form_valid(form)
 
-    def form_invalid(self, form):
-        return self.render_to_response(self.get_context_data(form=form), status=400)
 
-
-class ProfileView(UpdateView):
+class ProfileView(InvalidFormIs400Mixin, UpdateView):
     template_name = "accounts/profile.html"
     form_class = ProfileForm
     success_url = reverse_lazy("accounts:profile")
@@ -110,9 +108,6 @@ class ProfileView(UpdateView):
         return super().get_context_data(
             api_token=token, preferences_form=NotificationPreferencesForm(instance=self.request.user), **kwargs
         )
-
-    def form_invalid(self, form):
-        return self.render_to_response(self.get_context_data(form=form), status=400)
 
     def form_valid(self, form):
         services.change_email(user=self.request.user, email=form.cleaned_data["email"])

@@ -200,33 +200,40 @@ class IncidentRespondView(View):
         return render_detail(request, incident, response_form=form, status=400)
 
 
-class IncidentStatusView(View):
+class IncidentControlView(View):
+    """One control of the incident page (a status button, the severity select): validate
+    the single field, apply it through its service, and say what happened."""
+
+    form_class: type
+    field: str
+    service = None  # services.change_status or services.change_severity
+    success_message: str
+
     def post(self, request, incident_id):
         incident = visible_incident(request, incident_id)
-        form = StatusForm(request.POST)
+        form = self.form_class(request.POST)
         if not form.is_valid():
-            messages.error(request, "Choose a valid status.")
+            messages.error(request, f"Choose a valid {self.field}.")
             return render_detail(request, incident, status=400)
+        value = form.cleaned_data[self.field]
         try:
-            services.change_status(incident=incident, actor=request.user, status=form.cleaned_data["status"])
+            type(self).service(incident=incident, actor=request.user, **{self.field: value})
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
             return render_detail(request, incident, status=400)
-        messages.success(request, f"Status changed to {form.cleaned_data['status']}.")
+        messages.success(request, self.success_message.format(value=value))
         return redirect(incident)
 
 
-class IncidentSeverityView(View):
-    def post(self, request, incident_id):
-        incident = visible_incident(request, incident_id)
-        form = SeverityForm(request.POST)
-        if not form.is_valid():
-            messages.error(request, "Choose a valid severity.")
-            return render_detail(request, incident, status=400)
-        try:
-            services.change_severity(incident=incident, actor=request.user, severity=form.cleaned_data["severity"])
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-            return render_detail(request, incident, status=400)
-        messages.success(request, f"Severity set to {form.cleaned_data['severity']}.")
-        return redirect(incident)
+class IncidentStatusView(IncidentControlView):
+    form_class = StatusForm
+    field = "status"
+    service = services.change_status
+    success_message = "Status changed to {value}."
+
+
+class IncidentSeverityView(IncidentControlView):
+    form_class = SeverityForm
+    field = "severity"
+    service = services.change_severity
+    success_message = "Severity set to {value}."
