@@ -181,7 +181,7 @@ def test_failed_sign_in_sends_nothing(client, run_tasks, mailoutbox, reporter):
     )
 
     # then
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert run_tasks() == 0
     assert mailoutbox == []
 
