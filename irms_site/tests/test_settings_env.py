@@ -17,10 +17,22 @@ START = (
     "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'irms_site.settings'; django.setup()\n"
 )
 SHOW = "from django.conf import settings; import json; print(json.dumps({}))\n"
+# Only the settings module, no django.setup(): for reading a configuration whose database
+# driver is a stand-in (setup would import the real backend).
+READ_ONLY = (
+    "import environ; environ.Env.read_env = classmethod(lambda cls, *args, **kwargs: None)\n"
+    "import importlib, json; settings = importlib.import_module('irms_site.settings')\n"
+)
 KEY = "a-test-secret-key-that-is-long-enough-0123456789abcdefghijklmnop"
 
 
-def start_django(show="{}", **variables):
+# The MySQL driver as the child process sees it, whatever this machine has installed:
+# present (a bare module is all the settings module imports; nothing connects) or missing.
+DRIVER_PRESENT = "import sys, types; sys.modules['MySQLdb'] = types.ModuleType('MySQLdb')\n"
+DRIVER_MISSING = "import sys; sys.modules['MySQLdb'] = None\n"
+
+
+def start_django(show="{}", driver="", setup=True, **variables):
     """Run django.setup() with irms_site.settings in a child process; print `show` as JSON."""
     env = {
         name: value
@@ -30,7 +42,11 @@ def start_django(show="{}", **variables):
     env["DEBUG"] = "false"
     env.update(variables)
     return subprocess.run(
-        [sys.executable, "-c", START + SHOW.format(show)],
+        [
+            sys.executable,
+            "-c",
+            driver + (START + SHOW if setup else READ_ONLY + "print(json.dumps({}))\n").format(show),
+        ],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -74,7 +90,11 @@ def test_starts_with_secret_key_when_debug_is_off():
 def test_mysql_database_url_uses_utf8mb4_strict_mode_and_health_checks():
     # when
     process = start_django(
-        '{"db": settings.DATABASES["default"]}', SECRET_KEY=KEY, DATABASE_URL="mysql://u:p@127.0.0.1:3306/x"
+        '{"db": settings.DATABASES["default"]}',
+        driver=DRIVER_PRESENT,
+        setup=False,
+        SECRET_KEY=KEY,
+        DATABASE_URL="mysql://u:p@127.0.0.1:3306/x",
     )
 
     # then
@@ -85,6 +105,18 @@ def test_mysql_database_url_uses_utf8mb4_strict_mode_and_health_checks():
     assert db["OPTIONS"]["charset"] == "utf8mb4"
     assert "STRICT_TRANS_TABLES" in db["OPTIONS"]["init_command"]
     assert db["CONN_HEALTH_CHECKS"] is True
+
+
+def test_mysql_without_its_driver_stops_with_a_one_line_hint():
+    # when
+    process = start_django(driver=DRIVER_MISSING, SECRET_KEY=KEY, DATABASE_URL="mysql://u:p@127.0.0.1:3306/x")
+
+    # then
+    assert process.returncode != 0
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1
+    assert "mysqlclient" in lines[0] and "libmariadb-dev" in lines[0]
+    assert "Traceback" not in process.stderr
 
 
 @pytest.mark.parametrize(
