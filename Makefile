@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # Install mysqlclient only when the database is MySQL/MariaDB.
 NEEDS_MYSQL := $(if $(filter mysql%,$(DATABASE_URL)),yes,)
 
+
+.PHONY: mariadb-up
 .PHONY: run test e2e lint migrations-check fuzz bench bench-smoke load drill-db drill-smtp screenshots audit venv mysql-deps clean help
 
 help:
@@ -16,6 +18,7 @@ help:
 	@echo "make e2e    - browser journeys only;  make fuzz - schemathesis against the API"
 	@echo "make bench  - benchmark at 100 and 100,000 incidents;  make load - load drill"
 	@echo "make screenshots - regenerate docs/screenshots;  make audit - pip-audit"
+	@echo "make drill-db / drill-smtp - database / mail-server outage under load"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -36,7 +39,7 @@ run: venv
 	DEBUG=$${DEBUG:-true} $(PYTHON) manage.py seed_demo --if-empty
 	@echo "Starting the mail worker beside the web server (Ctrl-C stops both)."
 	@trap 'kill 0' INT TERM EXIT; \
-	  DEBUG=$${DEBUG:-true} $(PYTHON) manage.py db_worker --no-startup-delay --interval 1 & \
+	  DEBUG=$${DEBUG:-true} $(PYTHON) manage.py mail_worker --no-startup-delay --interval 1 --no-reload & \
 	  DEBUG=$${DEBUG:-true} $(PYTHON) manage.py runserver 127.0.0.1:8000
 
 test: venv
@@ -54,6 +57,20 @@ fuzz: venv
 audit: venv
 	$(BIN)/pip install --quiet pip-audit==2.10.1
 	$(BIN)/pip-audit --strict -r requirements.txt -r requirements-mysql.txt
+
+mariadb-up:
+	@mariadb-admin --host=127.0.0.1 --user=root ping >/dev/null 2>&1 || { \
+	  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; \
+	  for _ in $$(seq 1 60); do mariadb-admin --host=127.0.0.1 --user=root ping >/dev/null 2>&1 && break; sleep 1; done; }
+
+load: venv mysql-deps mariadb-up
+	$(PYTHON) bench/load/run_load.py $(LOAD_ARGS)
+
+drill-db: venv mysql-deps mariadb-up
+	$(PYTHON) bench/load/drills.py db-outage $(DRILL_ARGS)
+
+drill-smtp: venv mysql-deps mariadb-up
+	$(PYTHON) bench/load/drills.py smtp-outage $(DRILL_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

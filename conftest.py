@@ -55,3 +55,11 @@ def run_tasks(db):
         return count
 
     return run
+
+
+@pytest.fixture
+def mailoutbox(db, mailoutbox):
+    """pytest-django's outbox, taken after the database is set up: that set-up starts a
+    fresh `mail.outbox`, so an outbox fixture requested before a database fixture would
+    be a stale list that never sees a message (and "nothing was sent" would pass vacuously)."""
+    return mailoutbox

@@ -11,12 +11,13 @@ the reporter's confirmation), and each user's preferences are respected.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -180,10 +181,22 @@ def deliver(email_id: int) -> str:
         message.send()
     except Exception as error:  # SMTP, socket and TLS errors alike: retry later
         return _failed(email, error)
-    OutgoingEmail.objects.filter(pk=email.pk).update(
-        state=OutgoingEmail.State.SENT, sent_at=timezone.now(), last_error=""
-    )
+    _record_sent(email.pk, timezone.now())
     return "sent"
+
+
+def _record_sent(pk: int, sent_at) -> None:
+    """The message has left: record it even across a database blink (about a minute of
+    retries), or a later retry of a row still marked `sending` would send it twice."""
+    for pause in (1, 2, 4, 8, 15, 30, 0):
+        try:
+            OutgoingEmail.objects.filter(pk=pk).update(state=OutgoingEmail.State.SENT, sent_at=sent_at, last_error="")
+            return
+        except (OperationalError, InterfaceError):
+            if not pause:
+                raise
+            connection.close_if_unusable_or_obsolete()
+            time.sleep(pause)
 
 
 def _failed(email: OutgoingEmail, error: Exception) -> str:
@@ -202,6 +215,35 @@ def _failed(email: OutgoingEmail, error: Exception) -> str:
             logger.warning("E-mail %s (%s) failed, retry at %s", email.pk, email.kind, email.next_attempt_at)
         email.save(update_fields=["state", "last_error", "next_attempt_at"])
     return "retry" if email.state == OutgoingEmail.State.QUEUED else "failed"
+
+
+def requeue_orphans(*, older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Queue a task again for every queued message that has none waiting: its worker died
+    after taking the task but before claiming the message. Harmless if the task was only
+    slow, since `deliver` claims the row first. The mail worker calls this when it starts."""
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from .tasks import send_email
+
+    cutoff = timezone.now() - older_than
+    waiting = {
+        int(args_kwargs["args"][0])
+        for args_kwargs in DBTaskResult.objects.filter(
+            task_path=send_email.module_path, status=TaskResultStatus.READY
+        ).values_list("args_kwargs", flat=True)
+    }
+    orphans = (
+        OutgoingEmail.objects.filter(state=OutgoingEmail.State.QUEUED)
+        .filter(Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, created_at__lt=cutoff))
+        .exclude(pk__in=waiting)
+        .values_list("pk", flat=True)
+    )
+    count = 0
+    for pk in orphans.iterator():
+        send_email.enqueue(pk)
+        count += 1
+    return count
 
 
 def stuck_after() -> timedelta:

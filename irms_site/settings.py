@@ -136,6 +136,12 @@ if _db["ENGINE"] == "django.db.backends.mysql":
             "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=3),
         }
     )
+    # A database that stops answering must not hold a worker until gunicorn kills it: reads
+    # and writes give up after this many seconds (the client library may retry twice), and
+    # the request gets the 503 page. 0 turns it off, e.g. for a long migration.
+    _io_timeout = env.int("DATABASE_IO_TIMEOUT", default=5)
+    if _io_timeout:
+        _db["OPTIONS"].update(read_timeout=_io_timeout, write_timeout=_io_timeout)
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(

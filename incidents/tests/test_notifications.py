@@ -10,12 +10,14 @@ backend (`mailoutbox`); nothing reaches the outbox before the tasks run.
 import re
 import smtplib
 from datetime import timedelta
+from io import StringIO
 from urllib.parse import urlencode
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import transaction
+from django.core.management import call_command
+from django.db import OperationalError, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 from django_tasks import TaskResultStatus
@@ -867,3 +869,90 @@ def test_retry_leaves_a_message_being_sent_alone_but_recovers_a_stuck_one(run_ta
     assert [message.to for message in mailoutbox] == [[stuck.to]]
     fresh.refresh_from_db()
     assert fresh.state == OutgoingEmail.State.SENDING
+
+
+# --- Surviving database trouble in the worker ---------------------------------------------------
+
+
+def test_requeue_orphans_gives_a_task_back_to_a_message_whose_worker_died(run_tasks, mailoutbox, reporter):
+    # given: three queued messages; the first's task was taken by a worker that then died,
+    # long enough ago; the second's likewise but just now; the third still has its task waiting
+    for _ in range(3):
+        make_incident(reporter)
+    orphan, recent, waiting = OutgoingEmail.objects.order_by("pk")
+    tasks = {int(task.args_kwargs["args"][0]): task for task in DBTaskResult.objects.all()}
+    for email in (orphan, recent):
+        DBTaskResult.objects.filter(pk=tasks[email.pk].pk).update(status=TaskResultStatus.RUNNING)
+    OutgoingEmail.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+
+    # when
+    count = notifications.requeue_orphans()
+
+    # then only the orphan gets a new task, and everything still waiting goes out once
+    assert count == 1
+    assert run_tasks() == 2
+    assert sorted(message.to[0] for message in mailoutbox) == sorted([orphan.to, waiting.to])
+    recent.refresh_from_db()
+    assert recent.state == OutgoingEmail.State.QUEUED
+
+
+def test_a_sent_message_is_recorded_even_if_the_database_blinks(monkeypatch, reporter, mailoutbox):
+    # given: the database refuses the first attempt to record the send
+    make_incident(reporter)
+    email = OutgoingEmail.objects.get()
+    real_filter = OutgoingEmail.objects.filter
+    refusals = []
+
+    def flaky_filter(*args, **kwargs):
+        queryset = real_filter(*args, **kwargs)
+        if kwargs == {"pk": email.pk} and not refusals:
+            refusals.append(1)
+
+            class Refusing:
+                def update(self, **values):
+                    raise OperationalError("server has gone away")
+
+            return Refusing()
+        return queryset
+
+    monkeypatch.setattr(notifications.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(OutgoingEmail.objects, "filter", flaky_filter)
+
+    # when
+    result = notifications.deliver(email.pk)
+
+    # then: sent once and recorded as sent, so no retry would send it again
+    assert result == "sent"
+    assert refusals == [1]
+    assert len(mailoutbox) == 1
+    email.refresh_from_db()
+    assert email.state == OutgoingEmail.State.SENT
+
+
+def test_mail_worker_starts_again_after_a_database_error(monkeypatch, reporter, mailoutbox):
+    # given: a queued message, and a database that fails the worker's first start
+    from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
+
+    from incidents.management.commands import mail_worker
+
+    make_incident(reporter)
+    real_handle = DbWorkerCommand.handle
+    starts = []
+
+    def failing_once(self, *args, **options):
+        starts.append(1)
+        if len(starts) == 1:
+            raise OperationalError("Can't connect to server")
+        return real_handle(self, *args, **options)
+
+    monkeypatch.setattr(DbWorkerCommand, "handle", failing_once)
+    monkeypatch.setattr(mail_worker.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(mail_worker.connections, "close_all", lambda: None)
+    monkeypatch.setattr("django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None)
+
+    # when
+    call_command("mail_worker", "--batch", "--no-startup-delay", "--no-reload", stderr=StringIO())
+
+    # then: it started twice and delivered the message
+    assert len(starts) == 2
+    assert [message.to for message in mailoutbox] == [[reporter.email]]
