@@ -63,6 +63,12 @@ mariadb-up:
 	  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; \
 	  for _ in $$(seq 1 60); do mariadb-admin --host=127.0.0.1 --user=root ping >/dev/null 2>&1 && break; sleep 1; done; }
 
+bench: venv mysql-deps mariadb-up
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+bench-smoke: venv mysql-deps mariadb-up
+	$(PYTHON) bench/run.py --smoke
+
 load: venv mysql-deps mariadb-up
 	$(PYTHON) bench/load/run_load.py $(LOAD_ARGS)
 

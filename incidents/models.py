@@ -118,6 +118,10 @@ class Incident(models.Model):
             models.Index(fields=["visibility", "-created_at", "-id"], name="incident_visibility_newest"),
             models.Index(fields=["status", "-created_at", "-id"], name="incident_status_newest"),
             models.Index(fields=["severity", "-created_at", "-id"], name="incident_severity_newest"),
+            # Covering indexes for counts: the lists' capped count (public OR mine) and the
+            # dashboard's counts by status of one reporter's incidents.
+            models.Index(fields=["visibility", "reporter"], name="incident_visibility_reporter"),
+            models.Index(fields=["reporter", "status"], name="incident_reporter_status"),
         ]
         constraints = [
             models.CheckConstraint(condition=~models.Q(title=""), name="incident_title_not_empty"),

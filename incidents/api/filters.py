@@ -13,6 +13,10 @@ class StrictFilterBackend(DjangoFilterBackend):
 
     def filter_queryset(self, request, queryset, view):
         filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None and not any(
+            name in request.query_params for name in filterset_class.base_filters
+        ):
+            return queryset  # nothing to filter by: skip building the filter form (measurable per request)
         if filterset_class is not None:
             empty = [
                 name
