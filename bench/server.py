@@ -224,8 +224,8 @@ class Site:
     log_dir: Path
     gunicorn: subprocess.Popen | None = None
     db_worker: subprocess.Popen | None = None
-    db_worker_args: tuple[str, ...] = ("--no-startup-delay", "--interval", "1")
-    worker_command: str = "db_worker"
+    db_worker_args: tuple[str, ...] = ("--no-startup-delay", "--interval", "1", "--no-reload")
+    worker_command: str = "mail_worker"  # db_worker, restarted after database errors
     _known_workers: set[int] = field(default_factory=set)
 
     @property
@@ -270,8 +270,9 @@ class Site:
         return result
 
     def start_db_worker(self) -> int:
-        """Start `manage.py db_worker` (or `worker_command`, e.g. `mail_worker`: the mail
-        queue) beside the web server; its pid. Its output goes to db_worker.log."""
+        """Start `manage.py <worker_command>` (`mail_worker` by default: db_worker, restarted
+        after database errors; the mail queue) beside the web server; its pid. Its output
+        goes to db_worker.log."""
         if self.db_worker_pid:
             return self.db_worker_pid
         log = open(self.log_dir / "db_worker.log", "ab")  # noqa: SIM115 - the child owns it
@@ -383,8 +384,8 @@ def running_site(
     threads: int = 1,
     env: Mapping[str, str] | None = None,
     db_worker: bool = False,
-    db_worker_args: Sequence[str] = ("--no-startup-delay", "--interval", "1"),
-    worker_command: str = "db_worker",
+    db_worker_args: Sequence[str] = ("--no-startup-delay", "--interval", "1", "--no-reload"),
+    worker_command: str = "mail_worker",  # db_worker, restarted after database errors
     fresh: bool = True,
     keep_database: bool = False,
     prepare=None,
@@ -478,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--db-worker", action="store_true", help="also run the task worker (the mail queue)")
-    parser.add_argument("--worker-command", default="db_worker", help="db_worker (default) or mail_worker")
+    parser.add_argument("--worker-command", default="mail_worker", help="mail_worker (default) or db_worker")
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="reuse the database instead of creating it afresh")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed_load N incidents before serving")
