@@ -17,13 +17,19 @@ class IsoDateTimeField(serializers.DateTimeField):
         return self.enforce_timezone(value).isoformat()
 
 
+# "Contains something that is not white space", written so that Python's regular
+# expressions (the server) and ECMA-262's (JSON Schema clients) agree: each engine's \s
+# misses characters the other's has (\x1c-\x1f and \x85 in ECMA, \ufeff in Python).
+NOT_BLANK = "[^\\s\\x1c-\\x1f\\x85\\ufeff]"
+
+
 class StrictCharField(serializers.CharField):
     """Text must arrive as a JSON string (123 or true is a mistake, not a title) and say
     something: whitespace alone is blank (the schema's `pattern` says so)."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.validators.append(RegexValidator(r"\S", "This field may not be blank."))
+        self.validators.append(RegexValidator(NOT_BLANK, "This field may not be blank."))
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

@@ -745,3 +745,14 @@ def test_text_fields_must_be_json_strings(reporter, value):
     assert response.status_code == 400
     assert response.json()["title"]
     assert not Incident.objects.exists()
+
+
+@pytest.mark.parametrize("blank", [" ", "\t\n", "\u00a0", "\x1e", "\x85", "\ufeff", "\u3000"])
+def test_text_of_only_white_space_is_blank_in_every_regex_dialect(reporter, blank):
+    # when: white space as Python sees it, or as JSON Schema (ECMA-262) does
+    response = api_client(reporter).post("/api/incidents", {"title": "Fine", "description": blank}, format="json")
+
+    # then
+    assert response.status_code == 400
+    assert response.json()["description"] == ["This field may not be blank."]
+    assert not Incident.objects.exists()
