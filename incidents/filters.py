@@ -2,6 +2,7 @@
 
 import django_filters
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema_field
 
 from .models import Incident, Severity, Status, Visibility
 
@@ -18,6 +19,7 @@ class IncidentFilter(django_filters.FilterSet):
         model = Incident
         fields = ["status", "severity", "visibility", "search", "created_after", "created_before"]
 
+    @extend_schema_field({"type": "string", "maxLength": 100})
     def filter_search(self, queryset, name, value):
         value = value.strip()
         if not value:

@@ -318,6 +318,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "incidents.api.schema.strict_request_bodies",
+        "incidents.api.schema.uri_too_long",
     ],
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "incidents.models.Status",

@@ -17,3 +17,14 @@ def strict_request_bodies(result, generator, request, public):
         if name in schemas:
             schemas[name]["additionalProperties"] = False
     return result
+
+
+def uri_too_long(result, generator, request, public):
+    """Every operation may meet the HTTP server's request-line limit (gunicorn answers 414
+    above 4,094 bytes, before IRMS sees the request): say so, since clients can hit it."""
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            operation.setdefault("responses", {}).setdefault(
+                "414", {"description": "The URL is longer than the server accepts (4,094 bytes under gunicorn)."}
+            )
+    return result

@@ -42,6 +42,7 @@ from .serializers import (
     IncidentUpdateSerializer,
     ResponseCreateSerializer,
     ResponseSerializer,
+    StrictCharField,
     TokenSerializer,
 )
 
@@ -271,17 +272,15 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
 
 
 class AuthTokenSerializer(authtoken_serializers.AuthTokenSerializer):
-    """DRF's, with the same username limit as the sign-in form (longer is no username)."""
+    """A username or e-mail address (at most 254 characters) and its password."""
 
-    username = serializers.CharField(label="Username or e-mail", max_length=254, write_only=True)
+    username = StrictCharField(label="Username or e-mail", max_length=254, write_only=True)
 
 
 @extend_schema(
     summary="Get your API token",
     description="Exchange a username (or e-mail) and password for the token to send as `Authorization: Token <key>`.",
-    request=inline_serializer(
-        "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
-    ),
+    request=AuthTokenSerializer,
     responses={
         200: TokenSerializer,
         400: OpenApiResponse(ValidationErrorSerializer, description="A field is missing or empty."),
