@@ -6,9 +6,11 @@ events a real one would have) behind it.
 """
 
 from django.contrib.auth.models import Group
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from incidents import services
-from incidents.models import RESPONDERS_GROUP, Incident, Severity, Status, Visibility
+from incidents.models import RESPONDERS_GROUP, Incident, IncidentEvent, Response, Severity, Status, Visibility
 
 # The statuses an incident passes through, from Reported, to reach each status the long way.
 # Every step is one a responder (and staff) may make, so `advance_to` works with either.
@@ -57,3 +59,23 @@ def advance_to(incident: Incident, status: str, *, by) -> Incident:
     for step in PATH_TO[status]:
         incident = services.change_status(incident=incident, actor=by, status=step)
     return Incident.objects.get(pk=incident.pk)
+
+
+def api_client(user=None, auth="token") -> APIClient:
+    """A client signed in as `user` by API token or by session (None: anonymous)."""
+    client = APIClient()
+    if user is not None and auth == "token":
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    elif user is not None:
+        client.force_login(user)
+    return client
+
+
+def stored(incident) -> dict:
+    """The incident's row as stored, and the number of timeline events and responses."""
+    return {
+        "row": Incident.objects.filter(pk=incident.pk).values().get(),
+        "events": IncidentEvent.objects.count(),
+        "responses": Response.objects.count(),
+    }

@@ -17,7 +17,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from incidents.models import Incident, IncidentEvent, Response
 
-from .factories import make_incident
+from .factories import make_incident, stored
 
 PASSWORD = "correct-horse-battery-42"  # the root conftest's password for every user
 
@@ -31,15 +31,6 @@ def api_client(user=None, auth="token", **kwargs) -> APIClient:
     elif user is not None:
         client.force_login(user)
     return client
-
-
-def stored(incident) -> dict:
-    """The incident's row as stored, and the number of timeline events and responses."""
-    return {
-        "row": Incident.objects.filter(pk=incident.pk).values().get(),
-        "events": IncidentEvent.objects.count(),
-        "responses": Response.objects.count(),
-    }
 
 
 # --- Authorization matrix -------------------------------------------------------------------

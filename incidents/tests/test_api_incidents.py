@@ -7,39 +7,17 @@ from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from incidents import services
 from incidents.api.serializers import IncidentSerializer
-from incidents.models import EventKind, IdempotencyKey, Incident, IncidentEvent, Response, Severity, Status
+from incidents.models import EventKind, IdempotencyKey, Incident, IncidentEvent, Severity, Status
 
-from .factories import advance_to, make_incident
+from .factories import advance_to, api_client, make_incident, stored
 
 ORIGINAL_KEYS = {"id", "incident_id", "title", "description", "status", "user_id", "user_email", "created_at"}
 INCIDENT_KEYS = set(IncidentSerializer.Meta.fields)
 RESPONSE_KEYS = {"id", "incident_id", "responder_username", "description", "created_at"}
 TIMESTAMPS = ("created_at", "updated_at", "acknowledged_at", "resolved_at", "closed_at")
-
-
-def api_client(user=None, auth="token") -> APIClient:
-    """A client signed in as `user` by API token or by session (None: anonymous)."""
-    client = APIClient()
-    if user is not None and auth == "token":
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    elif user is not None:
-        client.force_login(user)
-    return client
-
-
-def stored(incident) -> dict:
-    """The incident's row as stored, and the number of timeline events and responses."""
-    return {
-        "row": Incident.objects.filter(pk=incident.pk).values().get(),
-        "events": IncidentEvent.objects.count(),
-        "responses": Response.objects.count(),
-    }
 
 
 def assert_utc_timestamp(value: str):

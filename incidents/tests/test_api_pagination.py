@@ -10,24 +10,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from incidents import services
 from incidents.models import Incident
 
-from .factories import make_incident
-
-
-def api_client(user=None, auth="token") -> APIClient:
-    """A client signed in as `user` by API token or by session (None: anonymous)."""
-    client = APIClient()
-    if user is not None and auth == "token":
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    elif user is not None:
-        client.force_login(user)
-    return client
+from .factories import api_client, make_incident
 
 
 def links(response) -> dict[str, str]:

@@ -6,35 +6,13 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from incidents import services
-from incidents.models import EventKind, IdempotencyKey, Incident, IncidentEvent, Response, Status
+from incidents.models import EventKind, IdempotencyKey, IncidentEvent, Response, Status
 
-from .factories import advance_to, make_incident
+from .factories import advance_to, api_client, make_incident, stored
 
 RESPONSE_KEYS = {"id", "incident_id", "responder_username", "description", "created_at"}
-
-
-def api_client(user=None, auth="token") -> APIClient:
-    """A client signed in as `user` by API token or by session (None: anonymous)."""
-    client = APIClient()
-    if user is not None and auth == "token":
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    elif user is not None:
-        client.force_login(user)
-    return client
-
-
-def stored(incident) -> dict:
-    """The incident's row as stored, and the number of timeline events and responses."""
-    return {
-        "row": Incident.objects.filter(pk=incident.pk).values().get(),
-        "events": IncidentEvent.objects.count(),
-        "responses": Response.objects.count(),
-    }
 
 
 def respond(incident, author, description, minutes_ago=0) -> Response:
