@@ -4,6 +4,8 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 
+from . import services
+from .backends import MAX_LOGIN_LENGTH
 from .models import User
 
 
@@ -21,10 +23,6 @@ class RegistrationForm(auth_forms.UserCreationForm):
         super().__init__(*args, **kwargs)
         self.fields["password2"].label = "Confirm password"
         self.fields["username"].help_text = "Letters, digits and @/./+/-/_ only; 150 characters at most."
-
-
-# Long enough for any e-mail address; anything longer names no account.
-MAX_LOGIN_LENGTH = 254
 
 
 class SignInForm(auth_forms.AuthenticationForm):
@@ -80,6 +78,4 @@ class QueuedPasswordResetForm(auth_forms.PasswordResetForm):
     def send_mail(
         self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None
     ):
-        from incidents import notifications
-
-        notifications.queue(kind="password_reset", to=to_email, context=context, template="password_reset")
+        services.queue_password_reset(to=to_email, context=context)

@@ -13,8 +13,6 @@ from django.views import View
 from django.views.generic import FormView, UpdateView
 from rest_framework.authtoken.models import Token
 
-from incidents import notifications
-
 from . import services
 from .forms import NotificationPreferencesForm, ProfileForm, QueuedPasswordResetForm, RegistrationForm, SignInForm
 from .models import User
@@ -54,7 +52,7 @@ class SignInView(InvalidFormIs400Mixin, auth_views.LoginView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        notifications.sign_in_notice(form.get_user(), self.request)
+        services.record_sign_in(user=form.get_user(), request=self.request)
         return response
 
 

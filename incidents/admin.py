@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from . import notifications, services
-from .models import TRANSITIONS, Incident, IncidentEvent, OutgoingEmail, Response, Status
+from . import services
+from .models import TRANSITIONS, Incident, IncidentEvent, Response, Status
 
 
 class IncidentAdminForm(forms.ModelForm):
@@ -122,20 +122,16 @@ class IncidentAdmin(admin.ModelAdmin):
             )
             obj.pk, obj.incident_id = created.pk, created.incident_id
             return
-        original = Incident.objects.get(pk=obj.pk)
-        services.edit_incident(
-            incident=original,
+        services.update_incident(
+            incident=Incident.objects.get(pk=obj.pk),
             actor=request.user,
             title=data["title"],
             description=data["description"],
             visibility=data["visibility"],
+            severity=data["severity"],
+            status=data["status"],
+            reporter=data.get("reporter"),
         )
-        if data["severity"] != original.severity:
-            services.change_severity(incident=original, actor=request.user, severity=data["severity"])
-        if data["status"] != original.status:
-            services.change_status(incident=original, actor=request.user, status=data["status"])
-        if data.get("reporter") != original.reporter:
-            Incident.objects.filter(pk=obj.pk).update(reporter=data.get("reporter"))
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Response:
@@ -260,42 +256,3 @@ class ResponseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-@admin.register(OutgoingEmail)
-class OutgoingEmailAdmin(admin.ModelAdmin):
-    """The mail outbox: what went out, what is waiting, and what failed (and why)."""
-
-    list_display = ("created_at", "kind", "to", "subject", "state", "attempts", "next_attempt_at", "sent_at")
-    list_filter = ("state", "kind", "created_at")
-    search_fields = ("=to", "subject")
-    date_hierarchy = "created_at"
-    show_full_result_count = False
-    readonly_fields = (
-        "kind",
-        "to",
-        "subject",
-        "body_text",
-        "body_html",
-        "state",
-        "attempts",
-        "last_error",
-        "created_at",
-        "next_attempt_at",
-        "sent_at",
-    )
-    actions = ("retry_selected",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Send selected e-mails again (failed or stuck ones)")
-    def retry_selected(self, request, queryset):
-        count = notifications.retry(queryset)
-        self.message_user(request, f"Queued {count} e-mail{'s' if count != 1 else ''} again.", messages.SUCCESS)

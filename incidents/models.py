@@ -179,6 +179,7 @@ class EventKind(models.TextChoices):
     SEVERITY_CHANGED = "severity_changed", "Severity changed"
     EDITED = "edited", "Edited"
     RESPONDED = "responded", "Responded"
+    REPORTER_CHANGED = "reporter_changed", "Reporter changed"
 
 
 class IncidentEvent(models.Model):
@@ -188,7 +189,7 @@ class IncidentEvent(models.Model):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     kind = models.CharField(max_length=20, choices=EventKind.choices)
-    # For edits, which field changed ("title", "description", "visibility").
+    # For edits, which field changed ("title", "description", "visibility", "reporter").
     field = models.CharField(max_length=20, blank=True)
     old_value = models.TextField(blank=True)
     new_value = models.TextField(blank=True)
@@ -220,38 +221,3 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
-
-
-class OutgoingEmail(models.Model):
-    """One message to one recipient: the outbox the mail tasks deliver from.
-
-    Written in the same transaction as the change it reports (a rolled-back change leaves
-    no mail; a committed one always has its mail). `state` makes delivery at most once per
-    row: a worker claims a queued row (queued -> sending), sends, and records the result.
-    """
-
-    class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-
-    kind = models.CharField(max_length=30)
-    to = models.EmailField()
-    subject = models.CharField(max_length=255)
-    body_text = models.TextField()
-    body_html = models.TextField(blank=True)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ("-created_at", "-id")
-        indexes = [models.Index(fields=["state", "-created_at"], name="email_state_newest")]
-
-    def __str__(self):
-        return f"{self.kind} to {self.to}"

@@ -5,8 +5,11 @@ Visibility has a queryset form, `Incident.objects.visible_to(user)`, and the Pyt
 `can_view` below; the two must agree (tests check them against each other).
 """
 
+import uuid
+
 from django.contrib.auth.models import Group
 from django.db.models import Exists, OuterRef
+from django.http import Http404
 
 from .models import RESPONDERS_GROUP, TRANSITIONS, Incident, Status, Visibility
 
@@ -29,6 +32,25 @@ def with_responder_flag(users):
     """Annotate a user queryset so `is_responder` answers for each row without a query
     (for choosing notification recipients in one query)."""
     return users.annotate(_irms_is_responder=Exists(Group.objects.filter(name=RESPONDERS_GROUP, user=OuterRef("pk"))))
+
+
+NOT_FOUND = "No incident has that ID."
+
+
+def get_visible_incident(user, incident_id, *, queryset=None) -> Incident:
+    """The incident whose public `incident_id` this is, if `user` may see it; otherwise
+    `Http404`, the same for a malformed id, a missing incident and a hidden one (a 403
+    would confirm it exists). Web pages, the API and downloads all look incidents up here;
+    `queryset` adds what the caller needs per row (`Incident.objects.for_list()`...)."""
+    try:
+        incident_id = uuid.UUID(str(incident_id))
+    except ValueError:
+        raise Http404(NOT_FOUND) from None
+    queryset = Incident.objects.all() if queryset is None else queryset
+    incident = queryset.visible_to(user).filter(incident_id=incident_id).first()
+    if incident is None:
+        raise Http404(NOT_FOUND)
+    return incident
 
 
 def is_reporter(user, incident: Incident) -> bool:

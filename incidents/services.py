@@ -1,36 +1,31 @@
 """Every write to the incident domain, one transaction each.
 
-Each service checks the actor's permission (`permissions.py`), validates, writes, and
-records the timeline event in the same transaction, so a failure leaves nothing behind.
+Each service locks the row it changes, checks the actor's permission (`permissions.py`),
+validates, writes, records one timeline event per change (`events.py`) and queues what
+those events imply (`recipients.announce`), all in the same transaction: a failure leaves
+nothing behind, and a change that commits always has its notifications queued.
+
 They raise `PermissionDenied` (not allowed: 403), `ValidationError` (bad input: 400 / a
 form error) or its subclass `WorkflowError` (not possible in the incident's current state:
-409 in the API, a form error on the web). Web views, API viewsets, admin actions
-and management commands call these; none of them writes incidents directly.
-
-Notifications are queued through `notifications.py` inside the same transaction, so a
-change that rolls back sends nothing and a change that commits always has its mail queued.
+409 in the API, a form error on the web). Web views, API viewsets, admin actions and
+management commands call these; none of them writes incidents directly.
 """
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import notifications, permissions
-from .models import (
-    TRANSITIONS,
-    EventKind,
-    Incident,
-    IncidentEvent,
-    Response,
-    Severity,
-    Status,
-    Visibility,
-)
+from . import events, permissions, recipients, text
+from .models import TRANSITIONS, Incident, IncidentEvent, Response, Severity, Status, Visibility
 
 
 class WorkflowError(ValidationError):
     """A well-formed request that the incident's current state refuses (a move the
     workflow does not have, a response to a closed incident). The API answers 409."""
+
+
+# `update_incident(reporter=...)` distinguishes "leave the reporter alone" from "nobody".
+UNCHANGED = object()
 
 
 def _locked(incident: Incident) -> Incident:
@@ -42,6 +37,12 @@ def _locked(incident: Incident) -> Incident:
 def _require(allowed: bool, message: str) -> None:
     if not allowed:
         raise PermissionDenied(message)
+
+
+def _record(*new_events: IncidentEvent) -> None:
+    for event in new_events:
+        event.save()
+        recipients.announce(event)
 
 
 @transaction.atomic
@@ -57,95 +58,103 @@ def report_incident(
     _require(getattr(reporter, "is_authenticated", False), "Sign in to report an incident.")
     incident = Incident(
         reporter=reporter,
-        title=(title or "").strip(),
-        description=description,
+        title=text.single_line(title or "", field="title"),
+        description=text.multiline(description or "", field="description"),
         severity=severity or Severity.MEDIUM,
         visibility=visibility or Visibility.PUBLIC,
     )
     incident.full_clean()
     incident.save()
-    IncidentEvent.objects.create(
-        incident=incident,
-        actor=reporter,
-        kind=EventKind.REPORTED,
-        new_value=incident.status,
-        created_at=incident.created_at,
-    )
-    notifications.incident_reported(incident)
+    _record(events.reported(incident, actor=reporter))
     return incident
 
 
 @transaction.atomic
-def edit_incident(
+def update_incident(
     *,
     incident: Incident,
     actor,
     title: str | None = None,
     description: str | None = None,
     visibility: str | None = None,
+    severity: str | None = None,
+    status: str | None = None,
+    reporter=UNCHANGED,
 ) -> Incident:
-    """Change title, description or visibility; one `edited` event per changed field."""
+    """Apply a set of changes together, under one lock, or none of them.
+
+    `title`, `description` (the reporter while Reported, or staff), `visibility` and
+    `reporter` (staff), `severity` (responders and staff), `status` (along the workflow, as
+    `permissions.allowed_statuses` says). Every decision is taken against the row as it is
+    under the lock, so concurrent updates each see what the one before them left. A field
+    given with its current value changes nothing; one event per field that changed.
+    Returns the incident as saved.
+    """
     incident = _locked(incident)
-    _require(permissions.can_edit(actor, incident), "You may not edit this incident.")
-    if visibility is not None and visibility != incident.visibility:
-        _require(permissions.can_change_visibility(actor, incident), "You may not change who can see this incident.")
-    changes = {}
-    for field, value in (("title", title), ("description", description), ("visibility", visibility)):
-        if value is None:
-            continue
-        if field == "title":
-            value = value.strip()
-        old = getattr(incident, field)
-        if value != old:
-            changes[field] = (old, value)
-            setattr(incident, field, value)
-    if not changes:
-        return incident
-    incident.full_clean()
-    incident.save()
-    IncidentEvent.objects.bulk_create(
-        IncidentEvent(incident=incident, actor=actor, kind=EventKind.EDITED, field=field, old_value=old, new_value=new)
-        for field, (old, new) in changes.items()
-    )
+    _require(permissions.can_view(actor, incident), "You may not change this incident.")
+    new_events: list[IncidentEvent] = []
+
+    edits = {"title": title, "description": description, "visibility": visibility}
+    if any(value is not None for value in edits.values()):
+        new_events += _edit(incident, actor, **edits)
+    if reporter is not UNCHANGED and reporter != incident.reporter:
+        _require(actor.is_staff, "Only staff may change who reported an incident.")
+        new_events.append(events.reporter_changed(incident, actor=actor, old=incident.reporter, new=reporter))
+        incident.reporter = reporter
+    if severity is not None:
+        new_events += _change_severity(incident, actor, severity)
+    if status is not None and status != incident.status:
+        new_events += _change_status(incident, actor, status)
+
+    if new_events:
+        # Field values only: the reporter may be a deleted account (null), and the row's
+        # uniqueness and constraints are the database's to enforce.
+        incident.full_clean(exclude=["reporter"], validate_unique=False, validate_constraints=False)
+        incident.save()
+        _record(*new_events)
     return incident
 
 
-@transaction.atomic
-def add_response(*, incident: Incident, author, description: str) -> Response:
-    """Add `author`'s response to an incident they can see (not a closed one)."""
-    incident = _locked(incident)
-    _require(permissions.can_view(author, incident), "You may not respond to this incident.")
-    if incident.status == Status.CLOSED:
-        raise WorkflowError({"description": "This incident is closed; it takes no more responses."})
-    response = Response(incident=incident, author=author, description=description)
-    response.full_clean()
-    response.save()
-    IncidentEvent.objects.create(
-        incident=incident, actor=author, kind=EventKind.RESPONDED, response=response, created_at=response.created_at
-    )
-    # Touch updated_at so "recently active" sorts see the new response.
-    Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now())
-    notifications.response_added(response)
-    return response
+def _edit(incident: Incident, actor, **values) -> list[IncidentEvent]:
+    _require(permissions.can_edit(actor, incident), "You may not edit this incident.")
+    visibility = values["visibility"]
+    if visibility is not None and visibility != incident.visibility:
+        _require(permissions.can_change_visibility(actor, incident), "You may not change who can see this incident.")
+    if values["title"] is not None:
+        values["title"] = text.single_line(values["title"], field="title")
+    if values["description"] is not None:
+        values["description"] = text.multiline(values["description"], field="description")
+    changed = []
+    for field, value in values.items():
+        old = getattr(incident, field)
+        if value is not None and value != old:
+            setattr(incident, field, value)
+            changed.append(events.edited(incident, actor=actor, field=field, old=old, new=value))
+    return changed
 
 
-@transaction.atomic
-def change_status(*, incident: Incident, actor, status: str) -> Incident:
-    """Move an incident along the workflow (`models.TRANSITIONS`), stamping the
-    acknowledged/resolved/closed times."""
-    incident = _locked(incident)
+def _change_severity(incident: Incident, actor, severity: str) -> list[IncidentEvent]:
+    _require(permissions.can_change_severity(actor, incident), "You may not change the severity of this incident.")
+    if severity not in Severity.values:
+        raise ValidationError({"severity": f"“{severity}” is not a severity."})
+    old = incident.severity
+    if severity == old:
+        return []
+    incident.severity = severity
+    return [events.severity_changed(incident, actor=actor, old=old, new=severity)]
+
+
+def _change_status(incident: Incident, actor, status: str) -> list[IncidentEvent]:
+    """Move along the workflow (`models.TRANSITIONS`), stamping acknowledged/resolved/closed."""
     old = incident.status
     if status not in Status.values:
         raise ValidationError({"status": f"“{status}” is not a status."})
     if status == old:
         raise WorkflowError({"status": f"The incident is already {old}."})
-    if not permissions.can_view(actor, incident):
-        raise PermissionDenied("You may not change this incident.")
     if status not in permissions.allowed_statuses(actor, incident):
         if status not in TRANSITIONS[old]:
             raise WorkflowError({"status": f"An incident cannot move from {old} to {status}."})
         raise PermissionDenied(f"You may not move this incident from {old} to {status}.")
-
     now = timezone.now()
     incident.status = status
     if status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED) and incident.acknowledged_at is None:
@@ -156,29 +165,42 @@ def change_status(*, incident: Incident, actor, status: str) -> Incident:
         incident.resolved_at = None  # reopened: time to resolve counts again
     if status == Status.CLOSED:
         incident.closed_at = now
-    incident.save(update_fields=["status", "acknowledged_at", "resolved_at", "closed_at", "updated_at"])
-    IncidentEvent.objects.create(
-        incident=incident, actor=actor, kind=EventKind.STATUS_CHANGED, old_value=old, new_value=status, created_at=now
-    )
-    notifications.status_changed(incident, actor=actor, old_status=old)
-    return incident
+    return [events.status_changed(incident, actor=actor, old=old, new=status, at=now)]
+
+
+def edit_incident(*, incident: Incident, actor, title=None, description=None, visibility=None) -> Incident:
+    """Change title, description or visibility (the edit page)."""
+    return update_incident(incident=incident, actor=actor, title=title, description=description, visibility=visibility)
+
+
+def change_severity(*, incident: Incident, actor, severity: str) -> Incident:
+    """Re-grade an incident that is not closed (responders and staff)."""
+    return update_incident(incident=incident, actor=actor, severity=severity)
 
 
 @transaction.atomic
-def change_severity(*, incident: Incident, actor, severity: str) -> Incident:
-    """Responders and staff re-grade an incident that is not closed."""
+def change_status(*, incident: Incident, actor, status: str) -> Incident:
+    """One workflow move (a status button, an admin bulk action). Unlike a PATCH, asking
+    for the status the incident already has is refused: the button is stale."""
     incident = _locked(incident)
-    if not permissions.can_view(actor, incident):
-        raise PermissionDenied("You may not change this incident.")
-    _require(permissions.can_change_severity(actor, incident), "You may not change the severity of this incident.")
-    if severity not in Severity.values:
-        raise ValidationError({"severity": f"“{severity}” is not a severity."})
-    old = incident.severity
-    if severity == old:
-        return incident
-    incident.severity = severity
-    incident.save(update_fields=["severity", "updated_at"])
-    IncidentEvent.objects.create(
-        incident=incident, actor=actor, kind=EventKind.SEVERITY_CHANGED, old_value=old, new_value=severity
+    if status == incident.status:
+        raise WorkflowError({"status": f"The incident is already {status}."})
+    return update_incident(incident=incident, actor=actor, status=status)
+
+
+@transaction.atomic
+def add_response(*, incident: Incident, author, description: str) -> Response:
+    """Add `author`'s response to an incident they can see (not a closed one)."""
+    incident = _locked(incident)
+    _require(permissions.can_view(author, incident), "You may not respond to this incident.")
+    if incident.status == Status.CLOSED:
+        raise WorkflowError({"description": "This incident is closed; it takes no more responses."})
+    response = Response(
+        incident=incident, author=author, description=text.multiline(description or "", field="description")
     )
-    return incident
+    response.full_clean()
+    response.save()
+    # Touch updated_at so "recently active" sorts see the new response.
+    Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now())
+    _record(events.responded(response))
+    return response

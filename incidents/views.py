@@ -8,7 +8,7 @@ Django's 403 page and whose `ValidationError` is shown on the form.
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
@@ -20,8 +20,8 @@ from .pagination import CappedPaginator
 
 
 def visible_incident(request, incident_id) -> Incident:
-    return get_object_or_404(
-        Incident.objects.visible_to(request.user).select_related("reporter"), incident_id=incident_id
+    return permissions.get_visible_incident(
+        request.user, incident_id, queryset=Incident.objects.select_related("reporter")
     )
 
 

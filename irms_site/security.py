@@ -132,33 +132,6 @@ class RedactSecretsLogFilter(logging.Filter):
         return True
 
 
-def client_ip(request) -> str | None:
-    """The client's address as django-axes sees it (honours NUM_PROXIES), so a sign-in
-    notice and a lockout name the same address."""
-    from axes.helpers import get_client_ip_address
-
-    return get_client_ip_address(request)
-
-
-def axes_username(request, credentials) -> str:
-    """The username django-axes records: what was typed, cut to its 255-character column."""
-    username = (credentials or {}).get(settings.AXES_USERNAME_FORM_FIELD)
-    if username is None:
-        username = request.POST.get(settings.AXES_USERNAME_FORM_FIELD, "")
-    return str(username)[:255]
-
-
-def lockout_response(request, original_response=None, credentials=None):
-    """django-axes' answer to a locked-out sign-in: the same for existing and unknown
-    accounts, with the wait in Retry-After."""
-    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
-    minutes = max(1, seconds // 60)
-    message = f"Too many failed sign-in attempts. Try again in {minutes} minutes, or reset your password."
-    return error_response(
-        request, 429, message, template="registration/locked_out.html", headers={"Retry-After": str(seconds)}
-    )
-
-
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 

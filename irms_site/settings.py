@@ -45,7 +45,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "irms_site.apps.IRMSAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "axes",
     "csp",
+    "notifications",
     "accounts",
     "incidents",
 ]
@@ -182,14 +183,17 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- Brute-force protection (django-axes; state in the database, shared by all workers) --
+# Failures per account (however its login was spelt) and address; then per address alone,
+# across accounts (password spraying). A success clears only that account's failures.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_IP_FAILURE_LIMIT = env.int("AXES_IP_FAILURE_LIMIT", default=50)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "irms_site.security.lockout_response"
-AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-# Its column holds 255 characters; the forms refuse longer usernames before this is reached.
-AXES_USERNAME_CALLABLE = "irms_site.security.axes_username"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HANDLER = "accounts.lockout.AccountAndAddressHandler"
+# The account a login names, not what was typed (cut to its 255-character column).
+AXES_USERNAME_CALLABLE = "accounts.lockout.axes_username"
 # Behind a reverse proxy, the client address comes from X-Forwarded-For (set NUM_PROXIES).
 AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES", default=0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
@@ -309,6 +313,17 @@ SPECTACULAR_SETTINGS = {
         "by RFC 8288 `Link` headers."
     ),
     "VERSION": "1.0.0",
+    # Relative: the API is served by whichever IRMS serves this schema.
+    "SERVERS": [{"url": "/", "description": "This IRMS server"}],
+    "CONTACT": {"name": "IRMS operators", "url": f"{SITE_URL}/"},
+    # IRMS ships no open-source licence: each installation's operators set the terms.
+    "LICENSE": {"name": "Proprietary", "url": f"{SITE_URL}/"},
+    "TAGS": [
+        {"name": "auth", "description": "Exchange a password for an API token."},
+        {"name": "incidents", "description": "Incidents the caller reported: report one, list, read and change them."},
+        {"name": "publicIncidents", "description": "Incidents reported by others that the caller may see."},
+        {"name": "responses", "description": "An incident's responses: read them, add one."},
+    ],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -318,6 +333,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "incidents.api.schema.strict_request_bodies",
+        "incidents.api.schema.signed_out_operations",
         "incidents.api.schema.uri_too_long",
     ],
     "ENUM_NAME_OVERRIDES": {

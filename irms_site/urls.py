@@ -7,7 +7,6 @@ from django.urls import include, path, reverse_lazy
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
-from accounts.forms import AdminSignInForm
 from incidents.views import DashboardView
 
 from . import views
@@ -30,7 +29,7 @@ urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("", include("incidents.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include("incidents.api.urls")),
+    path("api/", include("irms_site.api_urls")),
     # The original app's paths.
     path("register", moved("accounts:register")),
     path("login", moved("accounts:login")),
@@ -40,10 +39,6 @@ urlpatterns = [
     path("dashboard", moved("dashboard")),
 ]
 
-admin.site.login_form = AdminSignInForm
-admin.site.site_header = "IRMS administration"
-admin.site.site_title = "IRMS admin"
-admin.site.index_title = "Incident Response Management System"
 
 handler404 = "irms_site.security.page_not_found"
 handler500 = "irms_site.security.server_error"

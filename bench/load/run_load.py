@@ -507,7 +507,7 @@ def _mail(action: str) -> dict:
     from django.utils import timezone as dj_timezone
     from django_tasks_db.models import DBTaskResult, get_date_max
 
-    from incidents.models import OutgoingEmail
+    from notifications.models import OutgoingEmail
 
     moved = 0
     if action == "bring-forward":
@@ -533,7 +533,8 @@ def _verify(ledger_path: str, sink_json: str) -> dict:
     """Compare what the site acknowledged (the ledger) with what the database holds."""
     from django.db.models import Count
 
-    from incidents.models import Incident, OutgoingEmail, Response
+    from incidents.models import Incident, Response
+    from notifications.models import OutgoingEmail
 
     ledger = read_jsonl(Path(ledger_path))
     problems: list[str] = []

@@ -40,7 +40,7 @@ def _from_django(exc):
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, Http404):
-        return exceptions.NotFound()
+        return exceptions.NotFound(str(exc) or None)
     return exc
 
 

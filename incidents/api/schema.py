@@ -19,6 +19,20 @@ def strict_request_bodies(result, generator, request, public):
     return result
 
 
+# Operations a client calls before it has credentials, by path (wherever their view lives).
+SIGNED_OUT_OPERATIONS = {("/api/auth/token", "post")}
+
+
+def signed_out_operations(result, generator, request, public):
+    """Say that these operations need no credentials (an empty `security` list), rather
+    than leave clients and linters to guess from its absence."""
+    paths = result.get("paths", {})
+    for path, method in SIGNED_OUT_OPERATIONS:
+        if method in paths.get(path, {}):
+            paths[path][method]["security"] = []
+    return result
+
+
 def uri_too_long(result, generator, request, public):
     """Every operation may meet the HTTP server's request-line limit (gunicorn answers 414
     above 4,094 bytes, before IRMS sees the request): say so, since clients can hit it."""

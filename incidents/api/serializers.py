@@ -148,7 +148,3 @@ class ResponseCreateSerializer(StrictInputSerializer):
     """A response to an incident. Unknown fields are refused."""
 
     description = StrictCharField(max_length=MAX_TEXT_LENGTH)
-
-
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(read_only=True)

@@ -5,8 +5,6 @@ Reads go through `Incident.objects.visible_to(user)` (not visible: 404), writes 
 `errors.exception_handler` (always a JSON object with an `error` string).
 """
 
-import uuid
-
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -17,33 +15,24 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken import serializers as authtoken_serializers
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
-from rest_framework.parsers import FormParser
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
-from irms_site.security import lockout_response
-
-from .. import notifications, services
+from .. import services
 from ..filters import IncidentFilter
 from ..models import Incident
 from ..models import Response as IncidentResponse
+from ..permissions import get_visible_incident
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import idempotent
 from .pagination import ResponsesPagination
-from .parsers import SafeJSONParser
 from .serializers import (
     IncidentCreateSerializer,
     IncidentSerializer,
     IncidentUpdateSerializer,
     ResponseCreateSerializer,
     ResponseSerializer,
-    StrictCharField,
-    TokenSerializer,
 )
 
 ErrorSerializer = inline_serializer(
@@ -95,13 +84,6 @@ IDEMPOTENCY_PARAM = OpenApiParameter(
 INCIDENT_ID = OpenApiParameter("incident_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
-def parse_incident_id(value) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound("No incident has that ID.") from None
-
-
 class VisibleIncidentMixin:
     """Lookup by the public `incident_id` among what the caller may see."""
 
@@ -112,11 +94,7 @@ class VisibleIncidentMixin:
     filterset_class = IncidentFilter
 
     def get_object(self):
-        incident_id = parse_incident_id(self.kwargs["incident_id"])
-        incident = Incident.objects.visible_to(self.request.user).for_list().filter(incident_id=incident_id).first()
-        if incident is None:
-            raise NotFound("No incident has that ID.")
-        return incident
+        return get_visible_incident(self.request.user, self.kwargs["incident_id"], queryset=Incident.objects.for_list())
 
 
 @extend_schema_view(
@@ -171,16 +149,12 @@ class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.Retrie
         incident = self.get_object()
         serializer = IncidentUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        changes = serializer.validated_data
         with transaction.atomic():
-            edits = {name: changes[name] for name in ("title", "description", "visibility") if name in changes}
-            if edits:
-                services.edit_incident(incident=incident, actor=request.user, **edits)
-            if "severity" in changes:
-                services.change_severity(incident=incident, actor=request.user, severity=changes["severity"])
-            if "status" in changes and changes["status"] != incident.status:
-                services.change_status(incident=incident, actor=request.user, status=changes["status"])
-        return Response(self.get_serializer(self.get_object()).data)
+            services.update_incident(incident=incident, actor=request.user, **serializer.validated_data)
+            # Read back under the lock the update still holds: the answer is this request's
+            # result, never a later concurrent change.
+            incident = Incident.objects.for_list().get(pk=incident.pk)
+        return Response(self.get_serializer(incident).data)
 
 
 @extend_schema_view(
@@ -226,6 +200,10 @@ class PublicIncidentViewSet(VisibleIncidentMixin, viewsets.ReadOnlyModelViewSet)
     ),
     create=extend_schema(
         summary="Respond to an incident",
+        description=(
+            "Add a response to an incident you can see, until it is closed; it joins the timeline and "
+            "the people following the incident are notified. Send an `Idempotency-Key` to retry safely."
+        ),
         parameters=[INCIDENT_ID, IDEMPOTENCY_PARAM],
         request=ResponseCreateSerializer,
         responses={
@@ -247,11 +225,7 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
     lookup_value_regex = "[^/]+"
 
     def get_incident(self) -> Incident:
-        incident_id = parse_incident_id(self.kwargs["incident_id"])
-        incident = Incident.objects.visible_to(self.request.user).filter(incident_id=incident_id).first()
-        if incident is None:
-            raise NotFound("No incident has that ID.")
-        return incident
+        return get_visible_incident(self.request.user, self.kwargs["incident_id"])
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -269,48 +243,3 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
             return Response(ResponseSerializer(created).data, status=status.HTTP_201_CREATED)
 
         return idempotent(request, perform)
-
-
-class AuthTokenSerializer(authtoken_serializers.AuthTokenSerializer):
-    """A username or e-mail address (at most 254 characters) and its password."""
-
-    username = StrictCharField(label="Username or e-mail", max_length=254, write_only=True)
-
-
-@extend_schema(
-    summary="Get your API token",
-    description="Exchange a username (or e-mail) and password for the token to send as `Authorization: Token <key>`.",
-    request=AuthTokenSerializer,
-    responses={
-        200: TokenSerializer,
-        400: OpenApiResponse(ValidationErrorSerializer, description="A field is missing or empty."),
-        401: OpenApiResponse(ErrorSerializer, description="The username (or e-mail) and password match no account."),
-        429: OpenApiResponse(ErrorSerializer, description="Throttled, or locked out after repeated failures."),
-    },
-    auth=[],
-)
-class AuthTokenView(ObtainAuthToken):
-    serializer_class = AuthTokenSerializer
-    # A much stricter rate (the "auth" scope) than ordinary API use: it guards passwords.
-    throttle_classes = [ScopedRateThrottle, AnonRateThrottle]
-    throttle_scope = "auth"
-    parser_classes = [SafeJSONParser, FormParser]
-
-    def post(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        if not serializer.is_valid():
-            # django-axes marks the request it saw (DRF's) when this username+address is locked out.
-            if getattr(request, "axes_locked_out", False):
-                return lockout_response(request._request)
-            codes = serializer.errors.get("non_field_errors", [])
-            if set(serializer.errors) == {"non_field_errors"} and all(
-                getattr(error, "code", None) == "authorization" for error in codes
-            ):
-                # Both fields given, but they match no account: the same answer for an
-                # unknown user and a wrong password.
-                raise AuthenticationFailed("Unable to sign in with the username (or e-mail) and password given.")
-            raise ValidationError(serializer.errors)
-        user = serializer.validated_data["user"]
-        token, _ = Token.objects.get_or_create(user=user)
-        notifications.sign_in_notice(user, request)
-        return Response({"token": token.key})

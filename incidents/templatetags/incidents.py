@@ -42,7 +42,9 @@ def when(value):
     value = timezone.localtime(value)
     return format_html(
         '<time datetime="{}" title="{}">{} ago</time>',
-        value.isoformat(),
+        # HTML's global date and time string allows at most three fractional digits;
+        # whole seconds are all anyone reads.
+        value.replace(microsecond=0).isoformat(),
         value.strftime("%Y-%m-%d %H:%M %Z"),
         timesince(value).split(",")[0],
     )

@@ -8,7 +8,8 @@ import pytest
 from django.contrib.messages import constants as message_levels
 
 from incidents import services
-from incidents.models import EventKind, Incident, IncidentEvent, OutgoingEmail, Response, Severity, Status, Visibility
+from incidents.models import EventKind, Incident, IncidentEvent, Response, Severity, Status, Visibility
+from notifications.models import OutgoingEmail
 
 from .factories import advance_to, make_incident
 

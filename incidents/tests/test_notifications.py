@@ -23,8 +23,10 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from incidents import notifications, services
-from incidents.models import Incident, OutgoingEmail, Severity, Status, Visibility
+from incidents import services
+from incidents.models import Incident, Severity, Status, Visibility
+from notifications import delivery, outbox, tasks
+from notifications.models import OutgoingEmail
 
 from .factories import advance_to, make_incident, make_responder
 
@@ -718,18 +720,18 @@ def test_failed_delivery_is_retried_with_backoff_then_given_up_and_requeued_from
 
         # when each later attempt fails too
         delays = [email.next_attempt_at - now]
-        for attempt in range(2, notifications.MAX_ATTEMPTS + 1):
+        for attempt in range(2, delivery.MAX_ATTEMPTS + 1):
             assert make_due() == 1
             assert run_tasks() == 1
             email.refresh_from_db()
             assert email.attempts == attempt
-            if attempt < notifications.MAX_ATTEMPTS:
+            if attempt < delivery.MAX_ATTEMPTS:
                 assert email.state == OutgoingEmail.State.QUEUED
                 delays.append(email.next_attempt_at - timezone.now())
                 assert run_tasks() == 0
 
     # then after eight attempts it is given up, with nothing left scheduled
-    assert notifications.MAX_ATTEMPTS == 8
+    assert delivery.MAX_ATTEMPTS == 8
     assert email.state == OutgoingEmail.State.FAILED
     assert email.next_attempt_at is None
     assert email.sent_at is None
@@ -741,7 +743,9 @@ def test_failed_delivery_is_retried_with_backoff_then_given_up_and_requeued_from
 
     # when staff send it again from the admin
     response = post_form(
-        admin_client, "/admin/incidents/outgoingemail/", {"action": "retry_selected", "_selected_action": [email.pk]}
+        admin_client,
+        "/admin/notifications/outgoingemail/",
+        {"action": "retry_selected", "_selected_action": [email.pk]},
     )
 
     # then it is queued from scratch and the (now working) server gets it once
@@ -758,9 +762,11 @@ def test_failed_delivery_is_retried_with_backoff_then_given_up_and_requeued_from
     assert email.last_error == ""
 
     # and a message already sent is never sent again
-    assert notifications.deliver(email.pk) == "skipped"
+    assert tasks.deliver_email(email.pk) == "skipped"
     post_form(
-        admin_client, "/admin/incidents/outgoingemail/", {"action": "retry_selected", "_selected_action": [email.pk]}
+        admin_client,
+        "/admin/notifications/outgoingemail/",
+        {"action": "retry_selected", "_selected_action": [email.pk]},
     )
     assert run_tasks() == 0
     email.refresh_from_db()
@@ -778,7 +784,7 @@ def test_admin_retry_is_refused_to_an_ordinary_user(client, run_tasks, mailoutbo
 
     # when an ordinary user tries the admin action
     response = post_form(
-        client, "/admin/incidents/outgoingemail/", {"action": "retry_selected", "_selected_action": [email.pk]}
+        client, "/admin/notifications/outgoingemail/", {"action": "retry_selected", "_selected_action": [email.pk]}
     )
 
     # then
@@ -794,8 +800,8 @@ def test_delivering_the_same_message_twice_sends_it_once(run_tasks, mailoutbox, 
     email = OutgoingEmail.objects.get()
 
     # when
-    first = notifications.deliver(email.pk)
-    second = notifications.deliver(email.pk)
+    first = tasks.deliver_email(email.pk)
+    second = tasks.deliver_email(email.pk)
 
     # then
     assert (first, second) == ("sent", "skipped")
@@ -813,7 +819,7 @@ def test_message_claimed_by_another_worker_is_skipped(run_tasks, mailoutbox, rep
     OutgoingEmail.objects.filter(pk=email.pk).update(state=OutgoingEmail.State.SENDING, attempts=1)
 
     # when
-    assert notifications.deliver(email.pk) == "skipped"
+    assert tasks.deliver_email(email.pk) == "skipped"
 
     # then
     assert mailoutbox == []
@@ -822,7 +828,7 @@ def test_message_claimed_by_another_worker_is_skipped(run_tasks, mailoutbox, rep
 
 
 def test_delivering_a_missing_message_is_skipped(db, mailoutbox):
-    assert notifications.deliver(987654) == "skipped"
+    assert tasks.deliver_email(987654) == "skipped"
     assert mailoutbox == []
 
 
@@ -856,12 +862,12 @@ def test_retry_leaves_a_message_being_sent_alone_but_recovers_a_stuck_one(run_ta
     now = timezone.now()
     OutgoingEmail.objects.filter(pk=fresh.pk).update(state=OutgoingEmail.State.SENDING, claimed_at=now)
     OutgoingEmail.objects.filter(pk=stuck.pk).update(
-        state=OutgoingEmail.State.SENDING, claimed_at=now - notifications.stuck_after() - timedelta(seconds=1)
+        state=OutgoingEmail.State.SENDING, claimed_at=now - outbox.stuck_after() - timedelta(seconds=1)
     )
     settle(run_tasks, mailoutbox)
 
     # when staff retry both
-    count = notifications.retry(OutgoingEmail.objects.filter(pk__in=[fresh.pk, stuck.pk]))
+    count = outbox.retry(OutgoingEmail.objects.filter(pk__in=[fresh.pk, stuck.pk]))
 
     # then only the stuck one goes out again; the one in flight is not sent twice
     assert count == 1
@@ -886,7 +892,7 @@ def test_requeue_orphans_gives_a_task_back_to_a_message_whose_worker_died(run_ta
     OutgoingEmail.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(minutes=10))
 
     # when
-    count = notifications.requeue_orphans()
+    count = outbox.requeue_orphans()
 
     # then only the orphan gets a new task, and everything still waiting goes out once
     assert count == 1
@@ -915,13 +921,13 @@ def test_a_sent_message_is_recorded_even_if_the_database_blinks(monkeypatch, rep
             return Refusing()
         return queryset
 
-    monkeypatch.setattr(notifications.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(delivery.time, "sleep", lambda seconds: None)
     # The real connection is fine; recycling it would end the test's own transaction.
-    monkeypatch.setattr(notifications.connection, "close_if_unusable_or_obsolete", lambda: None)
+    monkeypatch.setattr(delivery.connection, "close_if_unusable_or_obsolete", lambda: None)
     monkeypatch.setattr(OutgoingEmail.objects, "filter", flaky_filter)
 
     # when
-    result = notifications.deliver(email.pk)
+    result = tasks.deliver_email(email.pk)
 
     # then: sent once and recorded as sent, so no retry would send it again
     assert result == "sent"
@@ -935,7 +941,7 @@ def test_mail_worker_starts_again_after_a_database_error(monkeypatch, reporter, 
     # given: a queued message, and a database that fails the worker's first start
     from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
-    from incidents.management.commands import mail_worker
+    from notifications.management.commands import mail_worker
 
     make_incident(reporter)
     real_handle = DbWorkerCommand.handle

@@ -5,7 +5,8 @@ from io import StringIO
 from django.core.management import call_command
 
 from accounts.models import User
-from incidents.models import RESPONDERS_GROUP, Incident, IncidentEvent, OutgoingEmail, Response, Status, Visibility
+from incidents.models import RESPONDERS_GROUP, Incident, IncidentEvent, Response, Status, Visibility
+from notifications.models import OutgoingEmail
 
 
 def seed(*args):

@@ -17,11 +17,11 @@ from incidents.models import (
     EventKind,
     Incident,
     IncidentEvent,
-    OutgoingEmail,
     Response,
     Status,
     Visibility,
 )
+from notifications.models import OutgoingEmail
 
 from .factories import make_incident
 

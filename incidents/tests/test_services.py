@@ -435,6 +435,7 @@ def event_writes_fail(monkeypatch):
     def fail(*args, **kwargs):
         raise IntegrityError("injected failure writing the timeline")
 
+    monkeypatch.setattr(IncidentEvent, "save", fail)
     monkeypatch.setattr(IncidentEvent.objects, "create", fail)
     monkeypatch.setattr(IncidentEvent.objects, "bulk_create", fail)
 

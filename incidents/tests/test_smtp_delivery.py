@@ -23,7 +23,8 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from incidents.models import RESPONDERS_GROUP, Incident, OutgoingEmail
+from incidents.models import RESPONDERS_GROUP, Incident
+from notifications.models import OutgoingEmail
 
 from .factories import make_responder
 

@@ -11,12 +11,12 @@ from incidents.models import (
     EventKind,
     Incident,
     IncidentEvent,
-    OutgoingEmail,
     Response,
     Severity,
     Status,
     Visibility,
 )
+from notifications.models import OutgoingEmail
 
 from .factories import advance_to, make_incident
 

@@ -29,8 +29,9 @@ from django_tasks_db.models import DBTaskResult
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
-from incidents.models import Incident, IncidentEvent, OutgoingEmail, Response, Severity, Status
+from incidents.models import Incident, IncidentEvent, Response, Severity, Status
 from incidents.tests import conftest as incident_fixtures
+from notifications.models import OutgoingEmail
 
 # The incident tests' users and incidents (irms_site/tests has no conftest of its own).
 other = incident_fixtures.other
@@ -156,12 +157,12 @@ MATRIX = [
      {"title": "Changed in the admin", "description": "Changed.", "status": Status.ACKNOWLEDGED,
       "severity": Severity.LOW, "visibility": "public"},
      both(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
-    ("admin-emails", "GET", "/admin/incidents/outgoingemail/", None,
+    ("admin-emails", "GET", "/admin/notifications/outgoingemail/", None,
      once(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
-    ("admin-emails-action", "POST", "/admin/incidents/outgoingemail/",
+    ("admin-emails-action", "POST", "/admin/notifications/outgoingemail/",
      {"action": "retry_selected", "_selected_action": "{email_pk}", "index": "0"},
      once(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
-    ("admin-email-change-form", "GET", "/admin/incidents/outgoingemail/{email_pk}/change/", None,
+    ("admin-email-change-form", "GET", "/admin/notifications/outgoingemail/{email_pk}/change/", None,
      once(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
     # --- API: the caller's own incidents ---------------------------------------------------------
     ("api-list", "GET", "/api/incidents", None, once(401, 200, 200, 200, 200)),

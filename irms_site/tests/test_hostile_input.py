@@ -17,8 +17,9 @@ from django_tasks_db.models import DBTaskResult
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
-from incidents.models import Incident, IncidentEvent, OutgoingEmail, Response
+from incidents.models import Incident, IncidentEvent, Response
 from incidents.tests import conftest as incident_fixtures
+from notifications.models import OutgoingEmail
 
 # The incident tests' users and incidents (irms_site/tests has no conftest of its own).
 public_incident = incident_fixtures.public_incident

@@ -28,10 +28,11 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import User
 from incidents.api.views import IncidentViewSet
-from incidents.models import Incident, IncidentEvent, OutgoingEmail, Response
+from incidents.models import Incident, IncidentEvent, Response
 from incidents.tests import conftest as incident_fixtures
 from incidents.views import DashboardView
 from irms_site.security import RedactSecretsLogFilter, request_id_var, server_error
+from notifications.models import OutgoingEmail
 
 # The incident tests' users and incidents (irms_site/tests has no conftest of its own).
 other = incident_fixtures.other

@@ -20,13 +20,13 @@ from incidents.models import (
     RESPONDERS_GROUP,
     Incident,
     IncidentEvent,
-    OutgoingEmail,
     Response,
     Severity,
     Status,
     Visibility,
 )
-from incidents.tasks import send_email
+from notifications.models import OutgoingEmail
+from notifications.tasks import send_email
 
 DEMO_USERS = [
     # username, password, is_staff/superuser, responder

@@ -4,7 +4,7 @@ database outages.
 `db_worker` exits on the first database error, and an outage would then leave mail
 undelivered until someone restarted it. This command starts it again after a growing
 pause, and on every start re-queues messages whose worker died mid-task
-(`notifications.requeue_orphans`). It takes every `db_worker` option.
+(`outbox.requeue_orphans`). It takes every `db_worker` option.
 """
 
 import time
@@ -12,7 +12,7 @@ import time
 from django.db import DatabaseError, connections
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
-from incidents import notifications
+from notifications import outbox
 
 PAUSES = (1, 2, 5, 10, 30)
 # A worker that ran this long before failing starts its pauses from the beginning again.
@@ -27,7 +27,7 @@ class Command(DbWorkerCommand):
         while True:
             started = time.monotonic()
             try:
-                requeued = notifications.requeue_orphans()
+                requeued = outbox.requeue_orphans()
                 if requeued:
                     self.stderr.write(f"Re-queued {requeued} e-mail(s) left behind by a stopped worker.")
                 return super().handle(*args, **options)

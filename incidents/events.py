@@ -1,0 +1,56 @@
+"""The timeline's event constructors: the one place that says what each kind of event
+records. Each returns an unsaved `IncidentEvent`; the services save it (and hand it to
+`recipients.announce`) inside their transaction, and `seed_load` bulk-inserts the same
+constructors' output for historical data.
+"""
+
+from .models import EventKind, Incident, IncidentEvent, Response
+
+
+def reported(incident: Incident, *, actor) -> IncidentEvent:
+    return IncidentEvent(
+        incident=incident,
+        actor=actor,
+        kind=EventKind.REPORTED,
+        new_value=incident.status,
+        created_at=incident.created_at,
+    )
+
+
+def status_changed(incident: Incident, *, actor, old: str, new: str, at) -> IncidentEvent:
+    return IncidentEvent(
+        incident=incident, actor=actor, kind=EventKind.STATUS_CHANGED, old_value=old, new_value=new, created_at=at
+    )
+
+
+def severity_changed(incident: Incident, *, actor, old: str, new: str) -> IncidentEvent:
+    return IncidentEvent(incident=incident, actor=actor, kind=EventKind.SEVERITY_CHANGED, old_value=old, new_value=new)
+
+
+def edited(incident: Incident, *, actor, field: str, old: str, new: str) -> IncidentEvent:
+    """A change of title, description or visibility (`field` says which)."""
+    return IncidentEvent(
+        incident=incident, actor=actor, kind=EventKind.EDITED, field=field, old_value=old, new_value=new
+    )
+
+
+def reporter_changed(incident: Incident, *, actor, old, new) -> IncidentEvent:
+    """Staff changed who the incident is reported by (usernames; empty for nobody)."""
+    return IncidentEvent(
+        incident=incident,
+        actor=actor,
+        kind=EventKind.REPORTER_CHANGED,
+        field="reporter",
+        old_value=getattr(old, "username", ""),
+        new_value=getattr(new, "username", ""),
+    )
+
+
+def responded(response: Response) -> IncidentEvent:
+    return IncidentEvent(
+        incident=response.incident,
+        actor=response.author,
+        kind=EventKind.RESPONDED,
+        response=response,
+        created_at=response.created_at,
+    )

@@ -1,0 +1,90 @@
+"""Who hears of what happens to an incident, and through which message.
+
+The services record each change as a timeline event (`events.py`) and hand it to
+`announce`, inside their transaction. This module decides who may hear of it, with the
+same predicates as everything else (`permissions.py`): nobody hears of an incident they
+may not see, nobody hears of their own action (except the reporter's confirmation), and
+each user's preferences are respected. The notifications app renders and delivers; it
+knows nothing of incidents.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
+from notifications.mail import absolute
+from notifications.outbox import queue_email
+
+from . import permissions
+from .models import RESPONDERS_GROUP, EventKind, Incident, IncidentEvent, Response, Severity
+
+
+def announce(event: IncidentEvent) -> None:
+    """Queue every notification `event` implies (none for most kinds)."""
+    handler = HANDLERS.get(event.kind)
+    if handler is not None:
+        handler(event)
+
+
+def _incident_context(incident: Incident) -> dict:
+    return {"incident": incident, "incident_url": absolute(incident.get_absolute_url())}
+
+
+def _recipients(incident: Incident, *, exclude, preference: str):
+    """The reporter and everyone who responded, who may still see the incident, want
+    this kind of mail, and are not `exclude` (the person who acted)."""
+    User = get_user_model()
+    users = permissions.with_responder_flag(
+        User.objects.filter(is_active=True)
+        .filter(Q(pk=incident.reporter_id) | Q(incident_responses__incident=incident))
+        .exclude(pk=getattr(exclude, "pk", None))
+        .filter(**{preference: True})
+        .distinct()
+        .order_by("pk")
+    )
+    return [user for user in users if permissions.can_view(user, incident)]
+
+
+def incident_reported(event: IncidentEvent) -> None:
+    incident = event.incident
+    reporter = incident.reporter
+    context = _incident_context(incident)
+    if reporter.email_on_my_report:
+        queue_email(kind="incident_reported", to=reporter.email, context={**context, "user": reporter})
+    User = get_user_model()
+    responders = permissions.with_responder_flag(
+        User.objects.filter(is_active=True, groups__name=RESPONDERS_GROUP, email_on_new_incident=True)
+        .exclude(pk=reporter.pk)
+        .order_by("pk")
+    )
+    urgent = incident.severity in (Severity.HIGH, Severity.CRITICAL)
+    for user in responders:
+        if permissions.can_view(user, incident):
+            queue_email(kind="incident_alert", to=user.email, context={**context, "user": user, "urgent": urgent})
+
+
+def response_added(event: IncidentEvent) -> None:
+    response: Response = event.response
+    incident = response.incident
+    for user in _recipients(incident, exclude=response.author, preference="email_on_response"):
+        queue_email(
+            kind="response_added",
+            to=user.email,
+            context={**_incident_context(incident), "user": user, "response": response},
+        )
+
+
+def status_changed(event: IncidentEvent) -> None:
+    incident, actor, old_status = event.incident, event.actor, event.old_value
+    for user in _recipients(incident, exclude=actor, preference="email_on_status_change"):
+        queue_email(
+            kind="status_changed",
+            to=user.email,
+            context={**_incident_context(incident), "user": user, "actor": actor, "old_status": old_status},
+        )
+
+
+HANDLERS = {
+    EventKind.REPORTED: incident_reported,
+    EventKind.RESPONDED: response_added,
+    EventKind.STATUS_CHANGED: status_changed,
+}

@@ -1,0 +1,45 @@
+"""The outbox in the admin: what went out, what is waiting, and what failed (and why)."""
+
+from django.contrib import admin, messages
+
+from . import outbox
+from .models import OutgoingEmail
+
+
+@admin.register(OutgoingEmail)
+class OutgoingEmailAdmin(admin.ModelAdmin):
+    """The mail outbox: what went out, what is waiting, and what failed (and why)."""
+
+    list_display = ("created_at", "kind", "to", "subject", "state", "attempts", "next_attempt_at", "sent_at")
+    list_filter = ("state", "kind", "created_at")
+    search_fields = ("=to", "subject")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = (
+        "kind",
+        "to",
+        "subject",
+        "body_text",
+        "body_html",
+        "state",
+        "attempts",
+        "last_error",
+        "created_at",
+        "next_attempt_at",
+        "sent_at",
+    )
+    actions = ("retry_selected",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send selected e-mails again (failed or stuck ones)")
+    def retry_selected(self, request, queryset):
+        count = outbox.retry(queryset)
+        self.message_user(request, f"Queued {count} e-mail{'s' if count != 1 else ''} again.", messages.SUCCESS)
