@@ -2,6 +2,7 @@
 so admin edits and bulk actions land on the timeline and follow the workflow."""
 
 import csv
+import unicodedata
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,6 +12,22 @@ from django.utils import timezone
 
 from . import services
 from .models import TRANSITIONS, Incident, IncidentEvent, Response, Status
+
+# A cell starting with one of these is run as a formula by spreadsheets.
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def csv_cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text (no CSV injection): a leading formula
+    character is escaped with a quote, also when invisible characters a spreadsheet skips
+    (a BOM, zero-width or other spaces, controls) come before it."""
+    text = "" if value is None else str(value)
+    start = 0
+    while start < len(text) and unicodedata.category(text[start])[0] in "CZ":
+        start += 1
+    if text[start : start + 1] in FORMULA_STARTS or text[:1] in ("\t", "\r"):
+        return "'" + text
+    return text
 
 
 class IncidentAdminForm(forms.ModelForm):
@@ -200,22 +217,17 @@ class IncidentAdmin(admin.ModelAdmin):
 
         writer = csv.writer(Echo())
 
-        def cell(value):
-            text = "" if value is None else str(value)
-            # Spreadsheets run cells starting with these as formulas (CSV injection).
-            return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
         def rows():
             yield writer.writerow(columns)
             for incident in queryset.order_by("-created_at", "-id").iterator(chunk_size=500):
                 yield writer.writerow(
                     [
-                        cell(incident.incident_id),
-                        cell(incident.title),
+                        csv_cell(incident.incident_id),
+                        csv_cell(incident.title),
                         incident.status,
                         incident.severity,
                         incident.visibility,
-                        cell(incident.reporter.username if incident.reporter else ""),
+                        csv_cell(incident.reporter.username if incident.reporter else ""),
                         *(
                             value.isoformat() if value else ""
                             for value in (

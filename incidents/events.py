@@ -1,10 +1,11 @@
 """The timeline's event constructors: the one place that says what each kind of event
-records. Each returns an unsaved `IncidentEvent`; the services save it (and hand it to
-`recipients.announce`) inside their transaction, and `seed_load` bulk-inserts the same
-constructors' output for historical data.
+records. Each returns an unsaved `IncidentEvent`; the services save it and hand it to
+`recipients.announce` inside their transaction. `seed_load` bulk-writes historical rows
+for speed; incidents/tests/test_seed_load.py checks each of them field by field against
+what these constructors build.
 """
 
-from .models import EventKind, Incident, IncidentEvent, Response
+from .models import EventKind, Incident, IncidentEvent, Response, Status
 
 
 def reported(incident: Incident, *, actor) -> IncidentEvent:
@@ -12,7 +13,7 @@ def reported(incident: Incident, *, actor) -> IncidentEvent:
         incident=incident,
         actor=actor,
         kind=EventKind.REPORTED,
-        new_value=incident.status,
+        new_value=Status.REPORTED,
         created_at=incident.created_at,
     )
 

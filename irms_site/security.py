@@ -68,6 +68,17 @@ class RequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not request.META.get(
+            "CONTENT_LENGTH"
+        ):
+            # WSGI gives Django no length for a chunked body, so it would read it as empty
+            # and answer "field required": say what is wrong instead.
+            return error_response(
+                request,
+                411,
+                "Send the request body with a Content-Length header (chunked transfer encoding is not accepted).",
+                template="400.html",
+            )
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -153,6 +164,21 @@ def server_error(request):
     if wants_json(request):
         return error_response(request, 500, "Server error. It has been logged; please try again later.")
     return HttpResponse(loader.get_template("500.html").render({"request_id": request_id_var.get()}), status=500)
+
+
+def bad_request(request, exception):
+    """handler400 (a malformed request Django refused itself, such as more query
+    parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS): JSON under /api/, the page elsewhere."""
+    if wants_json(request):
+        return error_response(request, 400, "Bad request: the request is malformed or has too many parameters.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    """handler403 for anything refused outside the API's own handling."""
+    if wants_json(request):
+        return error_response(request, 403, "You do not have permission to perform this action.")
+    return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request, exception):

@@ -40,5 +40,7 @@ urlpatterns = [
 ]
 
 
+handler400 = "irms_site.security.bad_request"
+handler403 = "irms_site.security.permission_denied"
 handler404 = "irms_site.security.page_not_found"
 handler500 = "irms_site.security.server_error"

@@ -9,8 +9,9 @@ def create_group(apps, schema_editor):
     apps.get_model("auth", "Group").objects.get_or_create(name=RESPONDERS_GROUP)
 
 
-def remove_group(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name=RESPONDERS_GROUP).delete()
+def keep_group(apps, schema_editor):
+    """Rolling back keeps the group and its members: a later forward migration finds them
+    again (deleting it emptied the team of every responder)."""
 
 
 class Migration(migrations.Migration):
@@ -19,4 +20,4 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
-    operations = [migrations.RunPython(create_group, remove_group)]
+    operations = [migrations.RunPython(create_group, keep_group)]

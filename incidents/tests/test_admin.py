@@ -8,6 +8,7 @@ import pytest
 from django.contrib.messages import constants as message_levels
 
 from incidents import services
+from incidents.admin import csv_cell
 from incidents.models import EventKind, Incident, IncidentEvent, Response, Severity, Status, Visibility
 from notifications.models import OutgoingEmail
 
@@ -355,3 +356,66 @@ def test_non_staff_user_is_sent_to_the_admin_login(client, reporter):
     # then
     assert response.status_code == 302
     assert response["Location"] == f"/admin/login/?next={CHANGELIST}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '\ufeff=HYPERLINK("http://evil")',
+        '\u200b\u200b+cmd|"/c calc"!A1',
+        "\u00a0 -2+3",
+        "\u2060@SUM(1)",
+    ],
+)
+def test_csv_cells_guard_formulas_behind_invisible_characters(text):
+    # when
+    cell = csv_cell(text)
+
+    # then: a spreadsheet sees text, not a formula
+    assert cell == "'" + text
+
+
+def test_csv_cells_leave_ordinary_text_alone():
+    assert csv_cell("Gas leak - second floor") == "Gas leak - second floor"
+    assert csv_cell(None) == ""
+
+
+# --- Reporter changes ----------------------------------------------------------------------
+
+
+def test_change_form_reporter_change_is_on_the_timeline(admin_client, admin_user, reporter, other):
+    # given
+    incident = make_incident(reporter)
+    data = change_form_data(admin_client.get(change_url(incident)))
+    data["reporter"] = other.pk
+
+    # when
+    response = admin_client.post(change_url(incident), data)
+
+    # then
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert incident.reporter == other
+    event = IncidentEvent.objects.get(incident=incident, kind=EventKind.REPORTER_CHANGED)
+    assert (event.actor, event.field, event.old_value, event.new_value) == (
+        admin_user,
+        "reporter",
+        reporter.username,
+        other.username,
+    )
+    page = admin_client.get(incident.get_absolute_url())
+    assert "changed the reporter from" in page.content.decode()
+
+
+def test_change_form_without_changes_writes_no_event(admin_client, reporter):
+    # given
+    incident = make_incident(reporter)
+    before = snapshot(incident)
+    data = change_form_data(admin_client.get(change_url(incident)))
+
+    # when
+    response = admin_client.post(change_url(incident), data)
+
+    # then
+    assert response.status_code == 302
+    assert snapshot(incident)["events"] == before["events"]

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.models import User
+from incidents import events as events_module
 from incidents import permissions
 from incidents.models import (
     OPEN_STATUSES,
@@ -80,6 +81,13 @@ def test_seed_load_created_at_strictly_increases_with_id(db):
     assert all(earlier < later for earlier, later in zip(times, times[1:], strict=False))
 
 
+def written(event) -> dict:
+    """What an event row says, leaving out its own primary key."""
+    return {
+        field.attname: getattr(event, field.attname) for field in event._meta.concrete_fields if not field.primary_key
+    }
+
+
 def test_seed_load_timelines_are_what_the_services_would_have_written(db):
     # given
     seed_load("--incidents", "250", "--users", "5", "--responders", "2", "--responses", "3")
@@ -88,6 +96,7 @@ def test_seed_load_timelines_are_what_the_services_would_have_written(db):
     # then: replay each timeline along the workflow and compare it with the row
     for incident in load_incidents().prefetch_related("events", "responses"):
         events = sorted(incident.events.all(), key=lambda event: (event.created_at, event.pk))
+        assert written(events[0]) == written(events_module.reported(incident, actor=users[incident.reporter_id]))
         assert events[0].kind == EventKind.REPORTED
         assert events[0].created_at == incident.created_at
         assert events[0].actor_id == incident.reporter_id
@@ -98,6 +107,12 @@ def test_seed_load_timelines_are_what_the_services_would_have_written(db):
             assert event.created_at >= incident.created_at
             actor = users[event.actor_id]
             if event.kind == EventKind.STATUS_CHANGED:
+                # the same row the services' event constructor builds for this move
+                assert written(event) == written(
+                    events_module.status_changed(
+                        incident, actor=actor, old=event.old_value, new=event.new_value, at=event.created_at
+                    )
+                )
                 assert event.old_value == state.status
                 assert event.new_value in TRANSITIONS[state.status]
                 assert event.new_value in permissions.allowed_statuses(actor, state), (event.new_value, actor)
@@ -112,6 +127,7 @@ def test_seed_load_timelines_are_what_the_services_would_have_written(db):
                 state.status = event.new_value
             else:
                 assert event.kind == EventKind.RESPONDED
+                assert written(event) == written(events_module.responded(event.response))
                 assert state.status != Status.CLOSED  # nobody responds to a closed incident
                 assert permissions.can_view(actor, state)
                 assert event.response.author_id == event.actor_id

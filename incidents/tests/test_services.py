@@ -522,3 +522,95 @@ def test_deleting_users_keeps_their_incidents_responses_and_events(public_incide
     assert list(events(public_incident).values_list("kind", flat=True)) == kinds_before
     assert set(events(public_incident).values_list("actor_id", flat=True)) == {None}
     assert events(public_incident, EventKind.RESPONDED).get().response_id == response.pk
+
+
+# --- update_incident: any set of changes, under one lock, all or nothing ------------------
+
+
+def test_update_incident_applies_several_changes_with_one_event_each(public_incident, staff, other):
+    # when
+    incident = services.update_incident(
+        incident=public_incident,
+        actor=staff,
+        title="Printer smoking",
+        visibility=Visibility.PRIVATE,
+        severity=Severity.HIGH,
+        status=Status.ACKNOWLEDGED,
+        reporter=other,
+    )
+
+    # then
+    stored_row = Incident.objects.get(pk=public_incident.pk)
+    assert (stored_row.title, stored_row.visibility, stored_row.severity, stored_row.status) == (
+        "Printer smoking",
+        Visibility.PRIVATE,
+        Severity.HIGH,
+        Status.ACKNOWLEDGED,
+    )
+    assert stored_row.reporter == other and incident.reporter == other
+    kinds = list(events(public_incident).exclude(kind=EventKind.REPORTED).values_list("kind", "field"))
+    assert sorted(kinds) == sorted(
+        [
+            (EventKind.EDITED, "title"),
+            (EventKind.EDITED, "visibility"),
+            (EventKind.REPORTER_CHANGED, "reporter"),
+            (EventKind.SEVERITY_CHANGED, ""),
+            (EventKind.STATUS_CHANGED, ""),
+        ]
+    )
+
+
+def test_update_incident_is_all_or_nothing(public_incident, responder):
+    # given: a responder may re-grade but may not rename someone else's incident
+    before = stored(public_incident)
+
+    # when
+    with pytest.raises(PermissionDenied):
+        services.update_incident(incident=public_incident, actor=responder, severity=Severity.CRITICAL, title="Renamed")
+
+    # then
+    assert stored(public_incident) == before
+
+
+def test_only_staff_change_the_reporter(public_incident, responder, other):
+    # given
+    before = stored(public_incident)
+
+    # when
+    with pytest.raises(PermissionDenied):
+        services.update_incident(incident=public_incident, actor=responder, reporter=other)
+
+    # then
+    assert stored(public_incident) == before
+
+
+def test_update_incident_with_current_values_changes_nothing(public_incident, staff, reporter):
+    # given
+    before = events(public_incident).count()
+
+    # when
+    services.update_incident(
+        incident=public_incident,
+        actor=staff,
+        title=public_incident.title,
+        severity=public_incident.severity,
+        status=public_incident.status,
+        reporter=reporter,
+    )
+
+    # then
+    assert events(public_incident).count() == before
+
+
+def test_update_incident_notifies_like_the_single_services(public_incident, other, staff, run_tasks, mailoutbox):
+    # given: `other` follows the incident
+    services.add_response(incident=public_incident, author=other, description="Seen it too.")
+    run_tasks()
+    mailoutbox.clear()
+
+    # when
+    services.update_incident(incident=public_incident, actor=staff, status=Status.ACKNOWLEDGED)
+    run_tasks()
+
+    # then: the reporter and the participant hear of the status change
+    assert sorted(message.to[0] for message in mailoutbox) == sorted([public_incident.reporter.email, other.email])
