@@ -4,12 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
+# npm rewrites this on every install: node_modules is stale when the lock file is newer.
+NODE_STAMP := node_modules/.package-lock.json
 # Install mysqlclient only when the database is MySQL/MariaDB.
 NEEDS_MYSQL := $(if $(filter mysql%,$(DATABASE_URL)),yes,)
 
 
 .PHONY: mariadb-up
 .PHONY: run test e2e lint migrations-check fuzz bench bench-smoke load drill-db drill-smtp screenshots audit venv mysql-deps clean help
+.PHONY: node-deps check-html check-schema check-a11y checks
 
 help:
 	@echo "make run    - serve IRMS with demo data at http://127.0.0.1:8000 (SQLite)"
@@ -19,6 +22,7 @@ help:
 	@echo "make bench  - benchmark at 100 and 100,000 incidents;  make load - load drill"
 	@echo "make screenshots - regenerate docs/screenshots;  make audit - pip-audit"
 	@echo "make drill-db / drill-smtp - database / mail-server outage under load"
+	@echo "make check-html / check-schema / check-a11y - Nu HTML Checker / Redocly + Spectral / axe-core"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -42,10 +46,33 @@ run: venv
 	  DEBUG=$${DEBUG:-true} $(PYTHON) manage.py mail_worker --no-startup-delay --interval 1 --no-reload & \
 	  DEBUG=$${DEBUG:-true} $(PYTHON) manage.py runserver 127.0.0.1:8000
 
-test: venv
+# The outside checkers (package.json): installed when npm is there; without it their
+# tests are skipped outside CI (irms_site/tests/checkers.py).
+node-deps:
+	@if ! command -v npm >/dev/null; then \
+	  echo "npm missing: the HTML, schema and accessibility checks will be skipped (apt-get install npm)"; \
+	elif [ ! -f $(NODE_STAMP) ] || [ package-lock.json -nt $(NODE_STAMP) ]; then \
+	  npm ci --no-audit --no-fund; \
+	fi
+
+test: venv node-deps
 	$(PYTHON) -m pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
 
-e2e: venv
+# Each check alone, failing (not skipping) when its tool is missing. `make test` runs them too.
+CHECK := IRMS_REQUIRE_CHECKERS=true $(PYTHON) -m pytest -p no:xdist
+
+check-html: venv node-deps
+	$(CHECK) irms_site/tests/test_html_validity.py $(PYTEST_ARGS)
+
+check-schema: venv node-deps
+	$(CHECK) irms_site/tests/test_openapi_lint.py $(PYTEST_ARGS)
+
+check-a11y: venv node-deps
+	$(CHECK) irms_site/tests/e2e/test_accessibility.py $(PYTEST_ARGS)
+
+checks: check-html check-schema check-a11y
+
+e2e: venv node-deps
 	$(PYTHON) -m pytest -p no:xdist -m e2e irms_site/tests/e2e $(PYTEST_ARGS)
 
 screenshots: venv
@@ -86,4 +113,4 @@ migrations-check: venv
 	DEBUG=true $(PYTHON) manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) node_modules staticfiles .pytest_cache
