@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate
 from django.contrib.auth import forms as auth_forms
 
 from . import services
@@ -53,10 +54,39 @@ class AdminSignInForm(AdminAuthenticationForm):
 
 
 class ProfileForm(forms.ModelForm):
+    """A new e-mail address, with the current password: a signed-in session alone (perhaps a
+    stolen one) cannot send the account's mail elsewhere. The password is checked through
+    `authenticate`, so a wrong one counts toward the sign-in lockout (django-axes) like a
+    failed sign-in, and a locked-out account is refused here too."""
+
+    current_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Needed to change your e-mail address.",
+    )
+
     class Meta:
         model = User
         fields = ("email",)
         labels = {"email": "E-mail address"}
+
+    def __init__(self, *args, request, **kwargs):
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if User.objects.normalize_email(email) == self.instance.email:
+            raise forms.ValidationError("This is already your e-mail address.", code="unchanged")
+        return email
+
+    def clean_current_password(self):
+        password = self.cleaned_data["current_password"]
+        user = authenticate(self.request, username=self.instance.get_username(), password=password)
+        if user is None or user.pk != self.instance.pk:
+            raise forms.ValidationError("That is not your current password.", code="password_incorrect")
+        return password
 
 
 class NotificationPreferencesForm(forms.ModelForm):
@@ -79,3 +109,18 @@ class QueuedPasswordResetForm(auth_forms.PasswordResetForm):
         self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None
     ):
         services.queue_password_reset(to=to_email, context=context)
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's form, saved by `services.change_password` (which also revokes the API token)."""
+
+    def save(self, commit=True):
+        return services.change_password(user=self.user, password=self.cleaned_data["new_password1"])
+
+
+class SetPasswordForm(auth_forms.SetPasswordForm):
+    """Django's form for a reset link, saved by `services.change_password` (which also
+    revokes the API token)."""
+
+    def save(self, commit=True):
+        return services.change_password(user=self.user, password=self.cleaned_data["new_password1"])

@@ -10,7 +10,8 @@ from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Length
-from django.db.models.lookups import Exact
+from django.db.models.lookups import Contains, EndsWith, Exact, StartsWith
+from django.utils import timezone
 
 
 def normalize_email(email: str | None) -> str:
@@ -58,8 +59,9 @@ class ExactEmailField(models.EmailField):
     `carol@exämple.org` would be "the same" as `carol@example.org` and block its real
     owner; on MySQL/MariaDB the column is therefore utf8mb4_bin (what SQLite does anyway).
     The values are stored normalised (`normalize_email`), so `iexact` is equality with
-    the normalised value: indexed, and case-insensitive on both databases (a LIKE under
-    utf8mb4_bin is not). Django's password reset looks accounts up that way.
+    the normalised value (indexed), and `icontains`, `istartswith` and `iendswith` match
+    the normalised fragment: case-insensitive on both databases, where a LIKE under
+    utf8mb4_bin is not. Django's password reset and the admin's searches use them.
     """
 
     def db_parameters(self, connection):
@@ -69,15 +71,33 @@ class ExactEmailField(models.EmailField):
         return parameters
 
 
-@ExactEmailField.register_lookup
-class NormalizedEmailIExact(Exact):
-    """`email__iexact`: the same address whatever its case, as stored (see ExactEmailField)."""
-
-    lookup_name = "iexact"
+class _InStoredSpelling:
+    """A lookup whose value is put in the stored spelling (`normalize_email`), then
+    compared exactly: case-insensitive for the stored, lower-case values."""
 
     def get_prep_lookup(self):
         prepared = super().get_prep_lookup()
         return normalize_email(prepared) if isinstance(prepared, str) else prepared
+
+
+@ExactEmailField.register_lookup
+class EmailIExact(_InStoredSpelling, Exact):
+    lookup_name = "iexact"
+
+
+@ExactEmailField.register_lookup
+class EmailIContains(_InStoredSpelling, Contains):
+    lookup_name = "icontains"
+
+
+@ExactEmailField.register_lookup
+class EmailIStartsWith(_InStoredSpelling, StartsWith):
+    lookup_name = "istartswith"
+
+
+@ExactEmailField.register_lookup
+class EmailIEndsWith(_InStoredSpelling, EndsWith):
+    lookup_name = "iendswith"
 
 
 class UserManager(DjangoUserManager):
@@ -99,6 +119,9 @@ class User(AbstractUser):
     email_on_new_incident = models.BooleanField("an alert for every new incident (responders)", default=True)
     email_on_response = models.BooleanField("new responses on incidents I reported or responded to", default=True)
     email_on_status_change = models.BooleanField("status changes on incidents I reported or responded to", default=True)
+    # Stamped by set_password (null: never changed since this field was added). API tokens
+    # created before it are refused (accounts.auth): a changed password ends stolen tokens.
+    password_changed_at = models.DateTimeField("password last changed", null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -106,6 +129,14 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+
+    def set_password(self, raw_password):
+        """Django's, and stamps `password_changed_at`: whichever path changes a password (the
+        site, a reset link, the admin, `manage.py changepassword`), the API tokens issued
+        before it stop working. The caller saves, as with Django's; a hash upgrade at sign-in
+        saves only `password`, so it revokes nothing."""
+        super().set_password(raw_password)
+        self.password_changed_at = timezone.now()
 
     def clean(self):
         """Normalises the username (NFKC, Django's) and the e-mail address, and refuses a new

@@ -1,5 +1,7 @@
 """Account pages: register, sign in/out, password reset and change, profile."""
 
+from datetime import datetime, timezone
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -11,11 +13,22 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.generic import FormView, UpdateView
-from rest_framework.authtoken.models import Token
 
 from . import services
-from .forms import NotificationPreferencesForm, ProfileForm, QueuedPasswordResetForm, RegistrationForm, SignInForm
+from .auth import usable_api_token
+from .forms import (
+    NotificationPreferencesForm,
+    PasswordChangeForm,
+    ProfileForm,
+    QueuedPasswordResetForm,
+    RegistrationForm,
+    SetPasswordForm,
+    SignInForm,
+)
 from .models import User
+
+# The session's own record of the e-mail change it asked for, for the profile to show.
+PENDING_EMAIL_CHANGE = "accounts.pending_email_change"
 
 
 class InvalidFormIs400Mixin:
@@ -82,14 +95,19 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = SetPasswordForm
     success_url = reverse_lazy("accounts:password_reset_complete")
 
 
 class PasswordChangeView(InvalidFormIs400Mixin, auth_views.PasswordChangeView):
+    form_class = PasswordChangeForm
     success_url = reverse_lazy("accounts:profile")
 
     def form_valid(self, form):
-        messages.success(self.request, "Your password has been changed.")
+        messages.success(
+            self.request,
+            "Your password has been changed. Your other sessions are signed out and your API token no longer works.",
+        )
         return super().form_valid(form)
 
 
@@ -99,18 +117,73 @@ class ProfileView(InvalidFormIs400Mixin, UpdateView):
     success_url = reverse_lazy("accounts:profile")
 
     def get_object(self, queryset=None):
-        return self.request.user
+        # A copy: the form writes the address it is given onto its instance, and the
+        # signed-in user keeps the current one until the change is confirmed.
+        return User.objects.get(pk=self.request.user.pk)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
     def get_context_data(self, **kwargs):
-        token = Token.objects.filter(user=self.request.user).first()
         return super().get_context_data(
-            api_token=token, preferences_form=NotificationPreferencesForm(instance=self.request.user), **kwargs
+            api_token=usable_api_token(self.request.user),
+            pending_email_change=self.pending_email_change(),
+            preferences_form=NotificationPreferencesForm(instance=self.request.user),
+            **kwargs,
         )
 
+    def pending_email_change(self) -> dict | None:
+        """The change this session asked for, while its link may still work."""
+        pending = self.request.session.get(PENDING_EMAIL_CHANGE)
+        if not pending:
+            return None
+        expires = datetime.fromtimestamp(pending["expires"], tz=timezone.utc)
+        if expires <= datetime.now(tz=timezone.utc) or pending["email"] == self.request.user.email:
+            del self.request.session[PENDING_EMAIL_CHANGE]
+            return None
+        return {"email": pending["email"], "expires": expires}
+
     def form_valid(self, form):
-        services.change_email(user=self.request.user, email=form.cleaned_data["email"])
-        messages.success(self.request, "Your e-mail address has been updated.")
+        email = form.instance.email  # as the model stores it (normalised by User.clean)
+        services.request_email_change(user=self.request.user, email=email, request=self.request)
+        expires = datetime.now(tz=timezone.utc) + services.email_change_timeout()
+        self.request.session[PENDING_EMAIL_CHANGE] = {"email": email, "expires": expires.timestamp()}
+        messages.info(
+            self.request,
+            f"We have sent a confirmation link to {email}. Your address changes when you open it; "
+            f"until then, {self.request.user.email} stays your address.",
+        )
         return redirect(self.success_url)
+
+
+class EmailChangeConfirmView(View):
+    """The link in the confirmation mail. GET shows what it would do (a mail scanner that
+    opens links changes nothing), POST does it. Signed out, the visitor signs in first and
+    comes back here (LoginRequiredMiddleware's `next`). A link that cannot be used (expired,
+    used, altered, another account's, its address taken since) gets a page saying why,
+    with 400, and nothing changes."""
+
+    http_method_names = ["get", "post", "options"]
+    template_name = "accounts/email_change_confirm.html"
+
+    def get(self, request, token):
+        try:
+            email = services.pending_email_change(user=request.user, token=token)
+        except services.EmailChangeRefused as refusal:
+            return self.refused(refusal)
+        return render(request, self.template_name, {"new_email": email})
+
+    def post(self, request, token):
+        try:
+            user = services.confirm_email_change(user=request.user, token=token)
+        except services.EmailChangeRefused as refusal:
+            return self.refused(refusal)
+        request.session.pop(PENDING_EMAIL_CHANGE, None)
+        messages.success(request, f"Your e-mail address is now {user.email}.")
+        return redirect("accounts:profile")
+
+    def refused(self, refusal):
+        return render(self.request, self.template_name, {"refusal": str(refusal)}, status=400)
 
 
 class ApiTokenView(View):

@@ -301,12 +301,16 @@ def test_password_change_keeps_the_user_signed_in(client, user, password):
     assert client.get("/dashboard/").status_code == 200
 
 
-def test_profile_changes_email_in_lower_case(client, user):
+def test_profile_changes_email_in_lower_case(client, user, password, mailoutbox, run_tasks):
     # given
     client.force_login(user)
 
-    # when
-    response = client.post("/accounts/profile/", {"email": "Alice.New@Example.COM"})
+    # when: the change is asked for, then confirmed by the link sent to the new address
+    response = client.post("/accounts/profile/", {"email": "Alice.New@Example.COM", "current_password": password})
+    run_tasks()
+    confirmation = next(message for message in mailoutbox if message.to == ["alice.new@example.com"])
+    link = re.search(r"http://testserver(/accounts/profile/email/\S+/)", confirmation.body).group(1)
+    client.post(link)
 
     # then
     assert response.status_code == 302
@@ -314,13 +318,13 @@ def test_profile_changes_email_in_lower_case(client, user):
     assert user.email == "alice.new@example.com"
 
 
-def test_profile_refuses_another_users_email_in_other_case(client, user, make_user):
+def test_profile_refuses_another_users_email_in_other_case(client, user, make_user, password):
     # given
     make_user("bob")
     client.force_login(user)
 
     # when
-    response = client.post("/accounts/profile/", {"email": "BOB@Example.com"})
+    response = client.post("/accounts/profile/", {"email": "BOB@Example.com", "current_password": password})
 
     # then
     assert response.status_code == 400

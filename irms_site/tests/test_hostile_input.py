@@ -136,7 +136,12 @@ FORMS = {
         ("username", "email"),
     ),
     "login": ("/accounts/login/", None, {"username": "alice", "password": PASSWORD}, ("username", "password")),
-    "profile-email": ("/accounts/profile/", "reporter", {"email": "alice.new@example.com"}, ("email",)),
+    "profile-email": (
+        "/accounts/profile/",
+        "reporter",
+        {"email": "alice.new@example.com", "current_password": PASSWORD},
+        ("email",),
+    ),
 }
 
 

@@ -501,7 +501,12 @@ CSRF_FORMS = {
     ),
     "login": (None, "/accounts/login/", {"username": "alice", "password": PASSWORD}, 302),
     "logout": ("reporter", "/accounts/logout/", {}, 302),
-    "profile e-mail": ("reporter", "/accounts/profile/", {"email": "alice.new@example.com"}, 302),
+    "profile e-mail": (
+        "reporter",
+        "/accounts/profile/",
+        {"email": "alice.new@example.com", "current_password": PASSWORD},
+        302,
+    ),
     "profile notifications": ("reporter", "/accounts/profile/notifications/", {"email_on_response": "on"}, 302),
     "profile token": ("reporter", "/accounts/profile/token/", {"action": "create"}, 302),
     "password change": (
