@@ -6,12 +6,18 @@ import unicodedata
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from . import services
-from .models import TRANSITIONS, Incident, IncidentEvent, Response, Status
+from .models import TRANSITIONS, Category, Incident, IncidentEvent, Response, Status, Team
+
+# The change form's fields that update_incident takes.
+EDITABLE = ("title", "description", "visibility", "severity", "status", "reporter", "team", "category", "assignee")
 
 # A cell starting with one of these is run as a formula by spreadsheets.
 FORMULA_STARTS = ("=", "+", "-", "@")
@@ -33,7 +39,34 @@ def csv_cell(value) -> str:
 class IncidentAdminForm(forms.ModelForm):
     class Meta:
         model = Incident
-        fields = ("title", "description", "status", "severity", "visibility", "reporter")
+        fields = (
+            "title",
+            "description",
+            "status",
+            "severity",
+            "visibility",
+            "reporter",
+            "category",
+            "team",
+            "assignee",
+        )
+        help_texts = {"team": "A new incident goes to its category's team unless you choose one here."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A new incident's team comes from its category (the default one if none is chosen).
+        for name in ("team", "category"):
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("team"):
+            # Filled in for the model's validation; the service routes by category itself.
+            category = cleaned.get("category") or services.default_category()
+            if category is not None:
+                cleaned["team"] = category.team
+        return cleaned
 
     def clean_status(self):
         status = self.cleaned_data["status"]
@@ -41,6 +74,40 @@ class IncidentAdminForm(forms.ModelForm):
         if status != old and status not in TRANSITIONS[old]:
             raise ValidationError(f"An incident cannot move from {old} to {status}.")
         return status
+
+
+class IncidentActionForm(ActionForm):
+    """The changelist's action bar, with what "assign to…" and "move to team…" need."""
+
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True),
+        to_field_name="username",
+        widget=forms.TextInput(attrs={"placeholder": "username", "size": 12}),
+        required=False,
+        label="Assignee",
+        error_messages={"invalid_choice": "No active user has that username."},
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False, label="Team")
+
+
+class AssigneeListFilter(admin.SimpleListFilter):
+    """Me / nobody / anybody: one indexed condition each (a list of every assignee would
+    scan the table for distinct values on every page view)."""
+
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request, model_admin):
+        return (("me", "Me"), ("none", "Nobody"), ("any", "Somebody"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "me":
+            return queryset.filter(assignee=request.user)
+        if self.value() == "none":
+            return queryset.filter(assignee__isnull=True)
+        if self.value() == "any":
+            return queryset.filter(assignee__isnull=False)
+        return queryset
 
 
 class ResponseInline(admin.TabularInline):
@@ -92,25 +159,35 @@ class IncidentAdmin(admin.ModelAdmin):
         "status",
         "severity",
         "visibility",
+        "team",
+        "assignee",
         "created_at",
         "responses",
     )
     list_display_links = ("short_id", "title")
-    list_filter = ("status", "severity", "visibility", "created_at")
+    list_filter = ("status", "severity", "visibility", "team", "category", AssigneeListFilter, "created_at")
     search_fields = ("title", "description", "=incident_id", "reporter__username", "reporter__email")
     date_hierarchy = "created_at"
-    list_select_related = ("reporter",)
+    list_select_related = ("reporter", "team", "assignee")
     list_per_page = 50
     show_full_result_count = False  # a COUNT(*) of the whole table on every page view
-    raw_id_fields = ("reporter",)
+    raw_id_fields = ("reporter", "assignee")
+    action_form = IncidentActionForm
     readonly_fields = ("incident_id", "created_at", "updated_at", "acknowledged_at", "resolved_at", "closed_at")
     fieldsets = (
         (None, {"fields": ("incident_id", "title", "description", "reporter")}),
-        ("Triage", {"fields": ("status", "severity", "visibility")}),
+        ("Triage", {"fields": ("status", "severity", "visibility", "category", "team", "assignee")}),
         ("Times", {"fields": ("created_at", "updated_at", "acknowledged_at", "resolved_at", "closed_at")}),
     )
     inlines = (ResponseInline, IncidentEventInline)
-    actions = ("acknowledge_selected", "resolve_selected", "close_selected", "export_csv")
+    actions = (
+        "acknowledge_selected",
+        "resolve_selected",
+        "close_selected",
+        "assign_selected",
+        "move_selected_to_team",
+        "export_csv",
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).for_list()
@@ -136,19 +213,19 @@ class IncidentAdmin(admin.ModelAdmin):
                 description=data["description"],
                 severity=data["severity"],
                 visibility=data["visibility"],
+                category=data.get("category"),
             )
             obj.pk, obj.incident_id = created.pk, created.incident_id
+            follow_up = {
+                name: data[name] for name in ("team", "assignee") if data.get(name) and name in form.changed_data
+            }
+            if follow_up:
+                services.update_incident(incident=created, actor=request.user, **follow_up)
             return
-        services.update_incident(
-            incident=Incident.objects.get(pk=obj.pk),
-            actor=request.user,
-            title=data["title"],
-            description=data["description"],
-            visibility=data["visibility"],
-            severity=data["severity"],
-            status=data["status"],
-            reporter=data.get("reporter"),
-        )
+        # Only what the form changed: an untouched field asks for nothing (a closed
+        # incident's severity, say, may not be changed, but need not be).
+        changes = {name: data[name] for name in form.changed_data if name in EDITABLE}
+        services.update_incident(incident=Incident.objects.get(pk=obj.pk), actor=request.user, **changes)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Response:
@@ -182,6 +259,37 @@ class IncidentAdmin(admin.ModelAdmin):
                 f"{'it' if skipped == 1 else 'them'} become {status}.",
                 messages.WARNING,
             )
+
+    def _bulk_update(self, request, queryset, verb: str, **changes):
+        done, refused = 0, []
+        for incident in queryset:
+            try:
+                services.update_incident(incident=incident, actor=request.user, **changes)
+                done += 1
+            except (ValidationError, PermissionDenied) as error:
+                refused.append(" ".join(getattr(error, "messages", [str(error)])))
+        if done:
+            self.message_user(request, f"{verb} {done} incident{'s' if done != 1 else ''}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, f"Skipped {len(refused)}: {'; '.join(sorted(set(refused)))}", messages.WARNING)
+
+    @admin.action(description="Assign selected incidents to… (the user below)")
+    def assign_selected(self, request, queryset):
+        form = IncidentActionForm(request.POST)
+        if not form.is_valid() or form.cleaned_data.get("assignee") is None:
+            self.message_user(request, "Choose who to assign them to (a username) below the action.", messages.ERROR)
+            return
+        assignee = form.cleaned_data["assignee"]
+        self._bulk_update(request, queryset, f"Assigned to {assignee.username}:", assignee=assignee)
+
+    @admin.action(description="Move selected incidents to team… (the team below)")
+    def move_selected_to_team(self, request, queryset):
+        form = IncidentActionForm(request.POST)
+        if not form.is_valid() or form.cleaned_data.get("team") is None:
+            self.message_user(request, "Choose a team below the action.", messages.ERROR)
+            return
+        team = form.cleaned_data["team"]
+        self._bulk_update(request, queryset, f"Moved to {team.name}:", team=team)
 
     @admin.action(description="Acknowledge selected incidents")
     def acknowledge_selected(self, request, queryset):
@@ -268,3 +376,47 @@ class ResponseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class TeamAdminForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ("slug", "name", "description", "sees_all", "members", "leads")
+
+    def clean(self):
+        cleaned = super().clean()
+        members, leads = set(cleaned.get("members") or ()), set(cleaned.get("leads") or ())
+        if not leads <= members:
+            names = ", ".join(sorted(user.username for user in leads - members))
+            self.add_error("leads", f"Leads must be members of the team too: {names}.")
+        return cleaned
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    form = TeamAdminForm
+    list_display = ("name", "slug", "sees_all", "member_count")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("members", "leads")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_members=Count("members", distinct=True))
+
+    @admin.display(description="Members", ordering="_members")
+    def member_count(self, obj):
+        return obj._members
+
+    def has_delete_permission(self, request, obj=None):
+        # Incidents keep their team (PROTECT): a team with incidents cannot go.
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.incidents.exists())
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "team", "active", "position")
+    list_editable = ("active", "position")
+    list_filter = ("active", "team")
+    list_select_related = ("team",)
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}

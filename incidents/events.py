@@ -55,3 +55,38 @@ def responded(response: Response) -> IncidentEvent:
         response=response,
         created_at=response.created_at,
     )
+
+
+def assignment_changed(incident: Incident, *, actor, old, new) -> IncidentEvent:
+    """Someone took the incident, was given it, or nobody owns it any more (usernames)."""
+    return IncidentEvent(
+        incident=incident,
+        actor=actor,
+        kind=EventKind.ASSIGNED if new is not None else EventKind.UNASSIGNED,
+        field="assignee",
+        old_value=getattr(old, "username", ""),
+        new_value=getattr(new, "username", ""),
+    )
+
+
+def team_changed(incident: Incident, *, actor, old, new) -> IncidentEvent:
+    """Moved to another team (team names, as they read at the time)."""
+    return IncidentEvent(
+        incident=incident,
+        actor=actor,
+        kind=EventKind.TEAM_CHANGED,
+        field="team",
+        old_value=old.name,
+        new_value=new.name,
+    )
+
+
+def category_changed(incident: Incident, *, actor, old, new) -> IncidentEvent:
+    return IncidentEvent(
+        incident=incident,
+        actor=actor,
+        kind=EventKind.CATEGORY_CHANGED,
+        field="category",
+        old_value=getattr(old, "name", ""),
+        new_value=new.name,
+    )

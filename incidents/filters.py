@@ -1,23 +1,70 @@
 """List filters, shared by the web lists and the API (one definition, one behaviour)."""
 
 import django_filters
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 
-from .models import Incident, Severity, Status, Visibility
+from .models import Category, Incident, Severity, Status, Team, Visibility
+
+ASSIGNEE_HELP = "`me`, `none` (unassigned) or a username."
+
+
+class AssigneeField(forms.CharField):
+    """`me`, `none` or the username of an existing account (a typo is an error, not an
+    empty list)."""
+
+    def validate(self, value):
+        super().validate(value)
+        if value and value not in ("me", "none") and not get_user_model().objects.filter(username=value).exists():
+            raise ValidationError(f"No user is called “{value}”.", code="invalid_choice")
+
+
+class AssigneeFilter(django_filters.CharFilter):
+    field_class = AssigneeField
+
+    def filter(self, queryset, value):
+        if not value:
+            return queryset
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value == "me":
+            return queryset.filter(assignee_id=self.parent.request.user.pk)
+        # One look-up here keeps the list query on its (assignee, created_at) index.
+        pk = get_user_model().objects.filter(username=value).values_list("pk", flat=True).first()
+        return queryset.filter(assignee_id=pk)
 
 
 class IncidentFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Status.choices, empty_label="Any status")
     severity = django_filters.ChoiceFilter(choices=Severity.choices, empty_label="Any severity")
     visibility = django_filters.ChoiceFilter(choices=Visibility.choices, empty_label="Any visibility")
+    team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.order_by("name"), to_field_name="slug", empty_label="Any team"
+    )
+    category = django_filters.ModelChoiceFilter(
+        queryset=Category.objects.order_by("position", "name"), to_field_name="slug", empty_label="Any category"
+    )
+    assignee = AssigneeFilter(label="Assignee", max_length=150, help_text=ASSIGNEE_HELP)
     search = django_filters.CharFilter(method="filter_search", label="Search", max_length=100)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Incident
-        fields = ["status", "severity", "visibility", "search", "created_after", "created_before"]
+        fields = [
+            "status",
+            "severity",
+            "visibility",
+            "team",
+            "category",
+            "assignee",
+            "search",
+            "created_after",
+            "created_before",
+        ]
 
     @extend_schema_field({"type": "string", "maxLength": 100})
     def filter_search(self, queryset, name, value):
@@ -28,5 +75,5 @@ class IncidentFilter(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("status", "severity", "visibility"):
+        for name in ("status", "severity", "visibility", "team", "category"):
             self.form.fields[name].widget.attrs["class"] = "form-select"

@@ -2,19 +2,38 @@
 
 from django import forms
 
-from .models import MAX_TEXT_LENGTH, Incident, Response, Severity, Status, Visibility
+from .models import MAX_TEXT_LENGTH, Category, Incident, Response, Severity, Status, Team, Visibility
+
+
+class CategoryChoiceField(forms.ModelChoiceField):
+    """Radio cards: each category's name with its one-line description."""
+
+    widget = forms.RadioSelect
+
+    def label_from_instance(self, category):
+        return f"{category.name} — {category.description}" if category.description else category.name
 
 
 class IncidentForm(forms.ModelForm):
+    category = CategoryChoiceField(
+        queryset=Category.objects.none(),
+        empty_label=None,
+        label="What kind of incident is it?",
+        help_text="It goes straight to the team that handles this kind.",
+        error_messages={
+            "required": "Choose what kind of incident it is.",
+            "invalid_choice": "Choose one of the listed categories.",
+        },
+    )
     private = forms.BooleanField(
         required=False,
         label="Private",
-        help_text="Only you, the response team and staff will see it.",
+        help_text="Only you, the team that handles it and staff will see it.",
     )
 
     class Meta:
         model = Incident
-        fields = ("title", "description", "severity")
+        fields = ("category", "title", "description", "severity")
         widgets = {
             "title": forms.TextInput(attrs={"placeholder": "What happened, in a few words", "autofocus": True}),
             "description": forms.Textarea(attrs={"rows": 5, "placeholder": "Where, when, who is affected"}),
@@ -23,6 +42,12 @@ class IncidentForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        categories = Category.objects.active()
+        self.fields["category"].queryset = categories
+        if len(categories) == 1:
+            # Nothing to choose between: the one category applies without asking.
+            field = self.fields["category"]
+            field.required, field.initial, field.widget = False, categories[0].pk, forms.HiddenInput()
         self.fields["description"].max_length = MAX_TEXT_LENGTH
         self.fields["description"].widget.attrs["maxlength"] = MAX_TEXT_LENGTH
 
@@ -52,3 +77,13 @@ class StatusForm(forms.Form):
 
 class SeverityForm(forms.Form):
     severity = forms.ChoiceField(choices=Severity.choices, label="Severity")
+
+
+class AssignForm(forms.Form):
+    """Who owns the incident: a username, or empty for nobody."""
+
+    assignee = forms.CharField(required=False, max_length=150)
+
+
+class TeamForm(forms.Form):
+    team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), to_field_name="slug", label="Move to team")

@@ -14,7 +14,10 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-RESPONDERS_GROUP = "Responders"
+# The team every install starts with (migration 0011): it sees every incident, as the
+# Responders group of earlier versions did, and owns the default category.
+DEFAULT_TEAM = "response"
+DEFAULT_CATEGORY = "general"
 # Long enough for a pasted log excerpt, short enough that nobody can store a novel per row.
 MAX_TEXT_LENGTH = 20_000
 
@@ -52,17 +55,94 @@ class Visibility(models.TextChoices):
     PRIVATE = "private", "Private"
 
 
+class Membership:
+    """Which teams a user belongs to, read once per request (cached on the user object)."""
+
+    __slots__ = ("team_ids", "sees_all")
+
+    def __init__(self, team_ids: frozenset, sees_all: bool):
+        self.team_ids, self.sees_all = team_ids, sees_all
+
+
+def team_membership(user) -> Membership:
+    cached = getattr(user, "_irms_membership", None)
+    if cached is None:
+        rows = list(Team.members.through.objects.filter(user_id=user.pk).values_list("team_id", "team__sees_all"))
+        cached = Membership(frozenset(team for team, _ in rows), any(sees_all for _, sees_all in rows))
+        user._irms_membership = cached
+    return cached
+
+
+class Team(models.Model):
+    """People who own a kind of incident. Members see their team's private incidents and
+    work its incidents; leads also hear of escalations; a `sees_all` team (central triage,
+    security) sees and works every incident."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+    leads = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        related_name="led_teams",
+        blank=True,
+        help_text="Members who hear of escalations (each lead must also be a member).",
+    )
+    sees_all = models.BooleanField(
+        "sees every incident", default=False, help_text="A central triage or security team: sees and works everything."
+    )
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self):
+        return self.name
+
+
+class ActiveCategoryQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(active=True).order_by("position", "name")
+
+
+class Category(models.Model):
+    """What a reporter picks first on the form; decides the team an incident goes to."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=200, blank=True, help_text="One line shown on the report form.")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="categories")
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=100, help_text="Order on the report form (lowest first).")
+
+    objects = ActiveCategoryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("position", "name")
+        verbose_name_plural = "categories"
+
+    def __str__(self):
+        return self.name
+
+
 class IncidentQuerySet(models.QuerySet):
     def visible_to(self, user) -> "IncidentQuerySet":
-        """Incidents `user` may see: responders and staff see all; any other signed-in
-        user sees public incidents and their own; anonymous users see none."""
-        from .permissions import is_responder
-
+        """Incidents `user` may see (the queryset twin of `permissions.can_view`): staff and
+        members of a `sees_all` team see all; anyone else signed in sees public incidents,
+        their own, those assigned to them and their teams' incidents; anonymous users and
+        deactivated accounts see none."""
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
-        if is_responder(user):
+        if user.is_staff:
             return self
-        return self.filter(models.Q(visibility=Visibility.PUBLIC) | models.Q(reporter=user))
+        membership = team_membership(user)
+        if membership.sees_all:
+            return self
+        return self.filter(
+            models.Q(visibility=Visibility.PUBLIC)
+            | models.Q(reporter=user)
+            | models.Q(assignee=user)
+            | models.Q(team_id__in=membership.team_ids)
+        )
 
     def reported_by(self, user) -> "IncidentQuerySet":
         return self.filter(reporter=user)
@@ -84,7 +164,7 @@ class IncidentQuerySet(models.QuerySet):
             .annotate(n=models.Count("pk"))
             .values("n")
         )
-        return self.select_related("reporter").annotate(
+        return self.select_related("reporter", "team", "category", "assignee").annotate(
             response_count=Coalesce(models.Subquery(responses, output_field=models.IntegerField()), 0)
         )
 
@@ -99,6 +179,16 @@ class Incident(models.Model):
     # SET_NULL: deleting an account never deletes the record of what it reported.
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="incidents"
+    )
+    # Null only for incidents reported before categories existed (none after migration 0011).
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, null=True, blank=True, related_name="incidents")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="incidents")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_incidents",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -122,6 +212,12 @@ class Incident(models.Model):
             # dashboard's counts by status of one reporter's incidents.
             models.Index(fields=["visibility", "reporter"], name="incident_visibility_reporter"),
             models.Index(fields=["reporter", "status"], name="incident_reporter_status"),
+            # The team queue, "assigned to me", and the dashboards' counts by team.
+            models.Index(fields=["team", "-created_at", "-id"], name="incident_team_newest"),
+            models.Index(fields=["assignee", "-created_at", "-id"], name="incident_assignee_newest"),
+            models.Index(fields=["category", "-created_at", "-id"], name="incident_category_newest"),
+            models.Index(fields=["team", "status"], name="incident_team_status"),
+            models.Index(fields=["visibility", "team"], name="incident_visibility_team"),
         ]
         constraints = [
             models.CheckConstraint(condition=~models.Q(title=""), name="incident_title_not_empty"),
@@ -180,6 +276,10 @@ class EventKind(models.TextChoices):
     EDITED = "edited", "Edited"
     RESPONDED = "responded", "Responded"
     REPORTER_CHANGED = "reporter_changed", "Reporter changed"
+    ASSIGNED = "assigned", "Assigned"
+    UNASSIGNED = "unassigned", "Unassigned"
+    TEAM_CHANGED = "team_changed", "Team changed"
+    CATEGORY_CHANGED = "category_changed", "Category changed"
 
 
 class IncidentEvent(models.Model):
@@ -190,6 +290,7 @@ class IncidentEvent(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     kind = models.CharField(max_length=20, choices=EventKind.choices)
     # For edits, which field changed ("title", "description", "visibility", "reporter").
+    # Values are what a reader needs later: usernames, team and category names.
     field = models.CharField(max_length=20, blank=True)
     old_value = models.TextField(blank=True)
     new_value = models.TextField(blank=True)

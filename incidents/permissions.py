@@ -3,35 +3,55 @@ notification recipients all ask these predicates; no other module decides.
 
 Visibility has a queryset form, `Incident.objects.visible_to(user)`, and the Python form
 `can_view` below; the two must agree (tests check them against each other).
+
+Roles, from the incident's point of view:
+- staff, and members of a `sees_all` team: see and work every incident;
+- members of the incident's team: see it (private too) and work it;
+- its assignee and its reporter: see it; the reporter may edit it while Reported, close it
+  and reopen it when resolved;
+- anyone else signed in: sees it if public, and may respond to it.
+"Working" an incident is moving it along the workflow, re-grading it, assigning it and
+moving it to another team.
 """
 
 import uuid
 
-from django.contrib.auth.models import Group
-from django.db.models import Exists, OuterRef
 from django.http import Http404
 
-from .models import RESPONDERS_GROUP, TRANSITIONS, Incident, Status, Visibility
+from .models import TRANSITIONS, Incident, Membership, Status, Visibility, team_membership
+
+
+def is_active_user(user) -> bool:
+    return getattr(user, "is_authenticated", False) and user.is_active
 
 
 def is_responder(user) -> bool:
-    """Members of the Responders group, and staff, work every incident."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    """Staff, and members of at least one team: the people who work incidents."""
+    if not is_active_user(user):
         return False
-    if user.is_staff:
-        return True
-    # Cached on the user object: one query per request, however often it is asked.
-    cached = getattr(user, "_irms_is_responder", None)
-    if cached is None:
-        cached = user.groups.filter(name=RESPONDERS_GROUP).exists()
-        user._irms_is_responder = cached
-    return cached
+    return user.is_staff or bool(team_membership(user).team_ids)
 
 
-def with_responder_flag(users):
-    """Annotate a user queryset so `is_responder` answers for each row without a query
-    (for choosing notification recipients in one query)."""
-    return users.annotate(_irms_is_responder=Exists(Group.objects.filter(name=RESPONDERS_GROUP, user=OuterRef("pk"))))
+def sees_everything(user) -> bool:
+    return is_active_user(user) and (user.is_staff or team_membership(user).sees_all)
+
+
+def is_member_of_any_team(user) -> bool:
+    return is_active_user(user) and bool(team_membership(user).team_ids)
+
+
+def is_team_member(user, team_id) -> bool:
+    return is_active_user(user) and team_id in team_membership(user).team_ids
+
+
+def with_membership(users) -> list:
+    """The users of a queryset, each knowing its teams, in two queries whatever their
+    number (for choosing notification recipients with the predicates below)."""
+    users = list(users.prefetch_related("teams"))
+    for user in users:
+        teams = user.teams.all()
+        user._irms_membership = Membership(frozenset(team.pk for team in teams), any(t.sees_all for t in teams))
+    return users
 
 
 NOT_FOUND = "No incident has that ID."
@@ -57,10 +77,26 @@ def is_reporter(user, incident: Incident) -> bool:
     return getattr(user, "is_authenticated", False) and incident.reporter_id == user.pk
 
 
+def is_assignee(user, incident: Incident) -> bool:
+    return getattr(user, "is_authenticated", False) and incident.assignee_id == user.pk
+
+
 def can_view(user, incident: Incident) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    if not is_active_user(user):
         return False
-    return is_responder(user) or incident.visibility == Visibility.PUBLIC or is_reporter(user, incident)
+    return (
+        incident.visibility == Visibility.PUBLIC
+        or is_reporter(user, incident)
+        or is_assignee(user, incident)
+        or sees_everything(user)
+        or is_team_member(user, incident.team_id)
+    )
+
+
+def can_work(user, incident: Incident) -> bool:
+    """Move along the workflow, re-grade, assign, move to another team: the incident's
+    team, `sees_all` teams and staff."""
+    return sees_everything(user) or is_team_member(user, incident.team_id)
 
 
 def can_respond(user, incident: Incident) -> bool:
@@ -85,9 +121,9 @@ def can_change_visibility(user, incident: Incident) -> bool:
 def allowed_statuses(user, incident: Incident) -> list[str]:
     """The statuses `user` may move `incident` to, in workflow order.
 
-    Responders make every workflow move except closing an incident that is still open
-    (Reported, Acknowledged, In Progress), which is for staff. Reporters may close their
-    own incident from any state and reopen their own resolved one.
+    Those who work the incident make every workflow move except closing an incident that
+    is still open (Reported, Acknowledged, In Progress), which is for staff. Reporters may
+    close their own incident from any state and reopen their own resolved one.
     """
     if not can_view(user, incident):
         return []
@@ -95,7 +131,7 @@ def allowed_statuses(user, incident: Incident) -> list[str]:
     if user.is_staff:
         return list(moves)
     allowed = set()
-    if is_responder(user):
+    if can_work(user, incident):
         allowed.update(m for m in moves if not (m == Status.CLOSED and incident.is_open))
     if is_reporter(user, incident):
         allowed.update(m for m in moves if m == Status.CLOSED)
@@ -109,4 +145,17 @@ def can_change_status(user, incident: Incident, status: str) -> bool:
 
 
 def can_change_severity(user, incident: Incident) -> bool:
-    return is_responder(user) and can_view(user, incident) and incident.status != Status.CLOSED
+    return can_work(user, incident) and incident.status != Status.CLOSED
+
+
+def can_assign(user, incident: Incident) -> bool:
+    return can_work(user, incident) and incident.status != Status.CLOSED
+
+
+def can_change_team(user, incident: Incident) -> bool:
+    return can_work(user, incident) and incident.status != Status.CLOSED
+
+
+def can_be_assigned(user, team_id) -> bool:
+    """Who may own an incident of team `team_id`: an active member of it, or staff."""
+    return is_active_user(user) and (user.is_staff or is_team_member(user, team_id))

@@ -15,7 +15,7 @@ from notifications.mail import absolute
 from notifications.outbox import queue_email
 
 from . import permissions
-from .models import RESPONDERS_GROUP, EventKind, Incident, IncidentEvent, Response, Severity
+from .models import EventKind, Incident, IncidentEvent, Response, Severity
 
 
 def announce(event: IncidentEvent) -> None:
@@ -30,12 +30,12 @@ def _incident_context(incident: Incident) -> dict:
 
 
 def _recipients(incident: Incident, *, exclude, preference: str):
-    """The reporter and everyone who responded, who may still see the incident, want
-    this kind of mail, and are not `exclude` (the person who acted)."""
+    """The reporter, the assignee and everyone who responded, who may still see the
+    incident, want this kind of mail, and are not `exclude` (the person who acted)."""
     User = get_user_model()
-    users = permissions.with_responder_flag(
+    users = permissions.with_membership(
         User.objects.filter(is_active=True)
-        .filter(Q(pk=incident.reporter_id) | Q(incident_responses__incident=incident))
+        .filter(Q(pk=incident.reporter_id) | Q(pk=incident.assignee_id) | Q(incident_responses__incident=incident))
         .exclude(pk=getattr(exclude, "pk", None))
         .filter(**{preference: True})
         .distinct()
@@ -44,22 +44,44 @@ def _recipients(incident: Incident, *, exclude, preference: str):
     return [user for user in users if permissions.can_view(user, incident)]
 
 
+def _alert_team(incident: Incident, *, exclude, moved_from=None) -> None:
+    """Tell the members of the incident's team that it is theirs (High and Critical marked)."""
+    User = get_user_model()
+    members = permissions.with_membership(
+        User.objects.filter(is_active=True, teams=incident.team_id, email_on_new_incident=True)
+        .exclude(pk=getattr(exclude, "pk", None))
+        .order_by("pk")
+    )
+    urgent = incident.severity in (Severity.HIGH, Severity.CRITICAL)
+    context = {**_incident_context(incident), "urgent": urgent, "moved_from": moved_from}
+    for user in members:
+        if permissions.can_view(user, incident):
+            queue_email(kind="incident_alert", to=user.email, context={**context, "user": user})
+
+
 def incident_reported(event: IncidentEvent) -> None:
     incident = event.incident
     reporter = incident.reporter
     context = _incident_context(incident)
     if reporter.email_on_my_report:
         queue_email(kind="incident_reported", to=reporter.email, context={**context, "user": reporter})
-    User = get_user_model()
-    responders = permissions.with_responder_flag(
-        User.objects.filter(is_active=True, groups__name=RESPONDERS_GROUP, email_on_new_incident=True)
-        .exclude(pk=reporter.pk)
-        .order_by("pk")
+    _alert_team(incident, exclude=reporter)
+
+
+def assigned(event: IncidentEvent) -> None:
+    """The new assignee hears of it, unless they took it themselves."""
+    incident, assignee = event.incident, event.incident.assignee
+    if assignee is None or assignee.pk == event.actor_id or not assignee.is_active:
+        return
+    queue_email(
+        kind="assigned",
+        to=assignee.email,
+        context={**_incident_context(incident), "user": assignee, "actor": event.actor},
     )
-    urgent = incident.severity in (Severity.HIGH, Severity.CRITICAL)
-    for user in responders:
-        if permissions.can_view(user, incident):
-            queue_email(kind="incident_alert", to=user.email, context={**context, "user": user, "urgent": urgent})
+
+
+def team_changed(event: IncidentEvent) -> None:
+    _alert_team(event.incident, exclude=event.actor, moved_from=event.old_value)
 
 
 def response_added(event: IncidentEvent) -> None:
@@ -87,4 +109,6 @@ HANDLERS = {
     EventKind.REPORTED: incident_reported,
     EventKind.RESPONDED: response_added,
     EventKind.STATUS_CHANGED: status_changed,
+    EventKind.ASSIGNED: assigned,
+    EventKind.TEAM_CHANGED: team_changed,
 }

@@ -16,7 +16,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import events, permissions, recipients, text
-from .models import TRANSITIONS, Incident, IncidentEvent, Response, Severity, Status, Visibility
+from .models import (
+    DEFAULT_CATEGORY,
+    TRANSITIONS,
+    Category,
+    Incident,
+    IncidentEvent,
+    Response,
+    Severity,
+    Status,
+    Team,
+    Visibility,
+)
 
 
 class WorkflowError(ValidationError):
@@ -45,6 +56,12 @@ def _record(*new_events: IncidentEvent) -> None:
         recipients.announce(event)
 
 
+def default_category() -> Category | None:
+    """The category of a report that names none: `general`, else the first active one."""
+    active = Category.objects.active().select_related("team")
+    return active.filter(slug=DEFAULT_CATEGORY).first() or active.first()
+
+
 @transaction.atomic
 def report_incident(
     *,
@@ -53,11 +70,18 @@ def report_incident(
     description: str,
     severity: str = Severity.MEDIUM,
     visibility: str = Visibility.PUBLIC,
+    category: Category | None = None,
 ) -> Incident:
-    """File a new incident as `reporter` (any signed-in user); status starts at Reported."""
+    """File a new incident as `reporter` (any signed-in user); status starts at Reported,
+    and the incident goes to its category's team (no category: the default one)."""
     _require(getattr(reporter, "is_authenticated", False), "Sign in to report an incident.")
+    category = category or default_category()
+    if category is None or not category.active:
+        raise ValidationError({"category": "Choose one of the listed categories."})
     incident = Incident(
         reporter=reporter,
+        category=category,
+        team=category.team,
         title=text.single_line(title or "", field="title"),
         description=text.multiline(description or "", field="description"),
         severity=severity or Severity.MEDIUM,
@@ -80,12 +104,18 @@ def update_incident(
     severity: str | None = None,
     status: str | None = None,
     reporter=UNCHANGED,
+    team: Team | None = None,
+    category: Category | None = None,
+    assignee=UNCHANGED,
 ) -> Incident:
     """Apply a set of changes together, under one lock, or none of them.
 
     `title`, `description` (the reporter while Reported, or staff), `visibility` and
-    `reporter` (staff), `severity` (responders and staff), `status` (along the workflow, as
-    `permissions.allowed_statuses` says). Every decision is taken against the row as it is
+    `reporter` (staff), `severity`, `team`, `category` and `assignee` (those who work the
+    incident: `permissions.can_work`), `status` (along the workflow, as
+    `permissions.allowed_statuses` says). A move to another team clears the assignee
+    unless they are a member there; an assignee must be a member of the incident's team
+    (after any move) or staff. Every decision is taken against the row as it is
     under the lock, so concurrent updates each see what the one before them left. A field
     given with its current value changes nothing; one event per field that changed.
     Returns the incident as saved.
@@ -101,6 +131,14 @@ def update_incident(
         _require(actor.is_staff, "Only staff may change who reported an incident.")
         new_events.append(events.reporter_changed(incident, actor=actor, old=incident.reporter, new=reporter))
         incident.reporter = reporter
+    # As for severity, asking for one of these needs the right to change it, even when
+    # the value asked for is the current one.
+    if category is not None:
+        new_events += _change_category(incident, actor, category)
+    if team is not None:
+        new_events += _change_team(incident, actor, team)
+    if assignee is not UNCHANGED:
+        new_events += _assign(incident, actor, assignee)
     if severity is not None:
         new_events += _change_severity(incident, actor, severity)
     if status is not None and status != incident.status:
@@ -131,6 +169,46 @@ def _edit(incident: Incident, actor, **values) -> list[IncidentEvent]:
             setattr(incident, field, value)
             changed.append(events.edited(incident, actor=actor, field=field, old=old, new=value))
     return changed
+
+
+def _change_category(incident: Incident, actor, category: Category) -> list[IncidentEvent]:
+    _require(permissions.can_work(actor, incident), "You may not change the category of this incident.")
+    if category.pk == incident.category_id:
+        return []
+    if not category.active:
+        raise ValidationError({"category": "Choose one of the listed categories."})
+    old = incident.category
+    incident.category = category
+    return [events.category_changed(incident, actor=actor, old=old, new=category)]
+
+
+def _change_team(incident: Incident, actor, team: Team) -> list[IncidentEvent]:
+    _require(permissions.can_change_team(actor, incident), "You may not move this incident to another team.")
+    if team.pk == incident.team_id:
+        return []
+    old = incident.team
+    incident.team = team
+    changed = [events.team_changed(incident, actor=actor, old=old, new=team)]
+    assignee = incident.assignee
+    if assignee is not None and not team.members.filter(pk=assignee.pk).exists():
+        incident.assignee = None
+        changed.append(events.assignment_changed(incident, actor=actor, old=assignee, new=None))
+    return changed
+
+
+def _assign(incident: Incident, actor, assignee) -> list[IncidentEvent]:
+    _require(permissions.can_assign(actor, incident), "You may not assign this incident.")
+    if getattr(assignee, "pk", None) == incident.assignee_id:
+        return []
+    if assignee is not None and not (
+        assignee.is_active and (assignee.is_staff or incident.team.members.filter(pk=assignee.pk).exists())
+    ):
+        raise ValidationError(
+            {"assignee": f"{assignee.username} is not a member of {incident.team.name}: assign a team member."}
+        )
+    old = incident.assignee
+    incident.assignee = assignee
+    return [events.assignment_changed(incident, actor=actor, old=old, new=assignee)]
 
 
 def _change_severity(incident: Incident, actor, severity: str) -> list[IncidentEvent]:
@@ -166,6 +244,15 @@ def _change_status(incident: Incident, actor, status: str) -> list[IncidentEvent
     if status == Status.CLOSED:
         incident.closed_at = now
     return [events.status_changed(incident, actor=actor, old=old, new=status, at=now)]
+
+
+def assign(*, incident: Incident, actor, assignee) -> Incident:
+    """Give the incident to `assignee` (None: to nobody); "assign to me" is assignee=actor."""
+    return update_incident(incident=incident, actor=actor, assignee=assignee)
+
+
+def move_to_team(*, incident: Incident, actor, team: Team) -> Incident:
+    return update_incident(incident=incident, actor=actor, team=team)
 
 
 def edit_incident(*, incident: Incident, actor, title=None, description=None, visibility=None) -> Incident:

@@ -16,6 +16,8 @@ incident_patterns = [
     path("<uuid:incident_id>/respond/", views.IncidentRespondView.as_view(), name="respond"),
     path("<uuid:incident_id>/status/", views.IncidentStatusView.as_view(), name="status"),
     path("<uuid:incident_id>/severity/", views.IncidentSeverityView.as_view(), name="severity"),
+    path("<uuid:incident_id>/assign/", views.IncidentAssignView.as_view(), name="assign"),
+    path("<uuid:incident_id>/team/", views.IncidentTeamView.as_view(), name="team"),
 ]
 
 

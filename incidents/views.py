@@ -6,6 +6,7 @@ Django's 403 page and whose `ValidationError` is shown on the form.
 """
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect, render
@@ -14,14 +15,14 @@ from django.views.generic import ListView, TemplateView
 
 from . import permissions, services
 from .filters import IncidentFilter
-from .forms import IncidentEditForm, IncidentForm, ResponseForm, SeverityForm, StatusForm
-from .models import EventKind, Incident, IncidentEvent, Status
+from .forms import AssignForm, IncidentEditForm, IncidentForm, ResponseForm, SeverityForm, StatusForm, TeamForm
+from .models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status, Team, team_membership
 from .pagination import CappedPaginator
 
 
 def visible_incident(request, incident_id) -> Incident:
     return permissions.get_visible_incident(
-        request.user, incident_id, queryset=Incident.objects.select_related("reporter")
+        request.user, incident_id, queryset=Incident.objects.select_related("reporter", "team", "category", "assignee")
     )
 
 
@@ -39,13 +40,32 @@ class DashboardView(TemplateView):
         user = self.request.user
         mine = Incident.objects.reported_by(user)
         counts = dict(mine.order_by().values_list("status").annotate(n=Count("pk")))
-        return super().get_context_data(
-            status_counts=[(status, counts.get(status, 0)) for status in Status.values],
-            my_incidents=mine.for_list().newest_first()[:10],
-            others_incidents=Incident.objects.reported_by_others(user).for_list().newest_first()[:10],
-            is_responder=permissions.is_responder(user),
-            **kwargs,
-        )
+        context = {
+            "status_counts": [(status, counts.get(status, 0)) for status in Status.values],
+            "my_incidents": mine.for_list().newest_first()[:10],
+            "others_incidents": Incident.objects.reported_by_others(user).for_list().newest_first()[:10],
+            "is_responder": permissions.is_responder(user),
+        }
+        team_ids = team_membership(user).team_ids
+        if team_ids:
+            # Open incidents of each of the user's teams, by status: one grouped count.
+            open_counts = {}
+            rows = (
+                Incident.objects.filter(team_id__in=team_ids, status__in=OPEN_STATUSES)
+                .order_by()
+                .values_list("team_id", "status")
+                .annotate(n=Count("pk"))
+            )
+            for team_id, status, n in rows:
+                open_counts.setdefault(team_id, {})[status] = n
+            context["team_counts"] = [
+                (team, [(status, open_counts.get(team.pk, {}).get(status, 0)) for status in OPEN_STATUSES])
+                for team in Team.objects.filter(pk__in=team_ids).order_by("name")
+            ]
+        if context["is_responder"]:
+            assigned = Incident.objects.visible_to(user).filter(assignee=user, status__in=OPEN_STATUSES)
+            context["assigned_incidents"] = assigned.for_list().newest_first()[:10]
+        return super().get_context_data(**context, **kwargs)
 
 
 class IncidentListBaseView(ListView):
@@ -61,7 +81,7 @@ class IncidentListBaseView(ListView):
         raise NotImplementedError
 
     def get_queryset(self):
-        self.filterset = IncidentFilter(self.request.GET or None, queryset=self.base_queryset())
+        self.filterset = IncidentFilter(self.request.GET or None, queryset=self.base_queryset(), request=self.request)
         queryset = (
             self.filterset.qs if self.filterset.is_valid() or not self.filterset.is_bound else Incident.objects.none()
         )
@@ -71,16 +91,35 @@ class IncidentListBaseView(ListView):
         query = self.request.GET.copy()
         query.pop("page", None)
         return super().get_context_data(
-            filter=self.filterset, heading=self.heading, intro=self.intro, query=query.urlencode(), **kwargs
+            filter=self.filterset,
+            heading=self.heading,
+            intro=self.intro,
+            query=query.urlencode(),
+            show_ownership=permissions.is_responder(self.request.user),
+            **kwargs,
         )
 
 
 class IncidentQueueView(IncidentListBaseView):
     heading = "All incidents"
-    intro = "Every incident you may see: the response team's working queue."
+    intro = "Every incident you may see: the teams' working queue."
 
     def base_queryset(self):
-        return Incident.objects.visible_to(self.request.user)
+        queryset = Incident.objects.visible_to(self.request.user)
+        # A team member's queue opens on their teams' open incidents; any filter, or
+        # ?all=1, shows everything they may see.
+        self.my_teams_view = not self.request.GET and bool(team_membership(self.request.user).team_ids)
+        if self.my_teams_view:
+            return queryset.filter(team_id__in=team_membership(self.request.user).team_ids, status__in=OPEN_STATUSES)
+        return queryset
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if self.my_teams_view:
+            context["heading"] = "My teams' open incidents"
+            context["intro"] = "Open incidents of the teams you belong to."
+        context["my_teams_view"] = self.my_teams_view
+        return context
 
 
 class IncidentMineView(IncidentListBaseView):
@@ -111,6 +150,7 @@ class IncidentCreateView(View):
             try:
                 incident = services.report_incident(
                     reporter=request.user,
+                    category=form.cleaned_data["category"],
                     title=form.cleaned_data["title"],
                     description=form.cleaned_data["description"],
                     severity=form.cleaned_data["severity"],
@@ -141,6 +181,14 @@ def render_detail(request, incident: Incident, *, response_form=None, status=200
         if permissions.can_change_severity(user, incident)
         else None,
         "is_reporter": permissions.is_reporter(user, incident),
+        "can_assign": permissions.can_assign(user, incident),
+        "can_take": permissions.can_assign(user, incident)
+        and incident.assignee_id != user.pk
+        and permissions.can_be_assigned(user, incident.team_id),
+        "team_members": incident.team.members.filter(is_active=True).order_by("username")
+        if permissions.can_assign(user, incident)
+        else (),
+        "teams": Team.objects.order_by("name") if permissions.can_change_team(user, incident) else (),
     }
     return render(request, "incidents/incident_detail.html", context, status=status)
 
@@ -230,6 +278,45 @@ class IncidentStatusView(IncidentControlView):
     field = "status"
     service = services.change_status
     success_message = "Status changed to {value}."
+
+
+class IncidentAssignView(View):
+    """ "Assign to me" (assignee = the user's name), assign to a team member, or unassign."""
+
+    def post(self, request, incident_id):
+        incident = visible_incident(request, incident_id)
+        if not permissions.can_assign(request.user, incident):
+            raise PermissionDenied("You may not assign this incident.")
+        form = AssignForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose a team member.")
+            return render_detail(request, incident, status=400)
+        username = form.cleaned_data["assignee"]
+        assignee = None
+        if username:
+            assignee = get_user_model().objects.filter(username=username).first()
+            if assignee is None:
+                messages.error(request, f"No user is called “{username}”.")
+                return render_detail(request, incident, status=400)
+        try:
+            services.assign(incident=incident, actor=request.user, assignee=assignee)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return render_detail(request, incident, status=400)
+        if assignee is None:
+            messages.success(request, "Nobody is assigned now.")
+        elif assignee == request.user:
+            messages.success(request, "Assigned to you.")
+        else:
+            messages.success(request, f"Assigned to {assignee.username}.")
+        return redirect(incident)
+
+
+class IncidentTeamView(IncidentControlView):
+    form_class = TeamForm
+    field = "team"
+    service = services.move_to_team
+    success_message = "Moved to {value}."
 
 
 class IncidentSeverityView(IncidentControlView):

@@ -456,14 +456,13 @@ def _fixtures(path: str, accounts: str, responders: str) -> dict:
     """One account per simulated user, with an API token and a signed-in web session.
     Mail preferences are set so that the load queues mail of every kind without every
     response mailing every earlier responder (the queue would be the bottleneck)."""
-    from django.contrib.auth.models import Group
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
     from accounts.models import User
-    from incidents.models import RESPONDERS_GROUP, Incident, Status, Visibility
+    from incidents.models import DEFAULT_TEAM, Incident, Status, Team, Visibility
 
-    group, _ = Group.objects.get_or_create(name=RESPONDERS_GROUP)
+    team = Team.objects.get(slug=DEFAULT_TEAM)
     rows = []
     for n in range(int(accounts)):
         responder = n < int(responders)
@@ -479,7 +478,7 @@ def _fixtures(path: str, accounts: str, responders: str) -> dict:
         user.set_unusable_password()  # never signs in with a password: no hashing cost
         user.save()
         if responder:
-            user.groups.add(group)
+            team.members.add(user)
         client = Client()
         client.force_login(user, backend="accounts.backends.UsernameOrEmailBackend")
         rows.append(

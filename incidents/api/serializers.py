@@ -1,11 +1,12 @@
 """API representations. Input validation only: the services apply the rules."""
 
+from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 from rest_framework import serializers
 
-from ..models import MAX_TEXT_LENGTH, Incident, Response, Severity, Status, Visibility
+from ..models import MAX_TEXT_LENGTH, Category, Incident, Response, Severity, Status, Team, Visibility
 
 
 class IsoDateTimeField(serializers.DateTimeField):
@@ -52,6 +53,9 @@ class IncidentSerializer(serializers.ModelSerializer):
     )
     reporter_username = serializers.CharField(source="reporter.username", read_only=True, allow_null=True, default=None)
     response_count = serializers.IntegerField(read_only=True)
+    category = serializers.CharField(source="category.slug", read_only=True, allow_null=True, default=None)
+    team = serializers.CharField(source="team.slug", read_only=True, allow_null=True, default=None)
+    assignee_username = serializers.CharField(source="assignee.username", read_only=True, allow_null=True, default=None)
     url = serializers.SerializerMethodField(help_text="This incident in the API.")
     web_url = serializers.SerializerMethodField(help_text="This incident's page on the site.")
 
@@ -74,6 +78,9 @@ class IncidentSerializer(serializers.ModelSerializer):
             "closed_at",
             "reporter_username",
             "response_count",
+            "category",
+            "team",
+            "assignee_username",
             "url",
             "web_url",
         )
@@ -114,9 +121,23 @@ class StrictInputSerializer(serializers.Serializer):
         return attrs
 
 
+class ActiveCategoryField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            slug_field="slug",
+            queryset=Category.objects.filter(active=True).select_related("team"),
+            error_messages={
+                "does_not_exist": "No active category is called “{value}”: see GET /api/categories.",
+                "invalid": "Give a category's slug.",
+            },
+            **kwargs,
+        )
+
+
 class IncidentCreateSerializer(StrictInputSerializer):
     """A new incident. Unknown fields are refused."""
 
+    category = ActiveCategoryField(required=False, help_text="A category's slug (default: the general one).")
     title = StrictCharField(max_length=100)
     description = StrictCharField(max_length=MAX_TEXT_LENGTH)
     severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.MEDIUM)
@@ -131,6 +152,21 @@ class IncidentUpdateSerializer(StrictInputSerializer):
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False)
+    team = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Team.objects.all(),
+        required=False,
+        error_messages={"does_not_exist": "No team is called “{value}”: see GET /api/teams."},
+    )
+    category = ActiveCategoryField(required=False)
+    assignee = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+        help_text="A team member's username, or null for nobody.",
+        error_messages={"does_not_exist": "No active user is called “{value}”."},
+    )
 
 
 class ResponseSerializer(serializers.ModelSerializer):
@@ -148,3 +184,19 @@ class ResponseCreateSerializer(StrictInputSerializer):
     """A response to an incident. Unknown fields are refused."""
 
     description = StrictCharField(max_length=MAX_TEXT_LENGTH)
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug", read_only=True)
+
+    class Meta:
+        model = Category
+        fields = ("slug", "name", "description", "team")
+        read_only_fields = fields
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ("slug", "name", "description")
+        read_only_fields = fields

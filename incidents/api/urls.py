@@ -16,5 +16,7 @@ router = OptionalSlashRouter()
 router.register("incidents", views.IncidentViewSet, basename="incident")
 router.register("publicIncidents", views.PublicIncidentViewSet, basename="public-incident")
 router.register(r"responses/(?P<incident_id>[^/]+)", views.ResponseViewSet, basename="response")
+router.register("categories", views.CategoryViewSet, basename="category")
+router.register("teams", views.TeamViewSet, basename="team")
 
 urlpatterns = router.urls

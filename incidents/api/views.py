@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from .. import services
 from ..filters import IncidentFilter
-from ..models import Incident
+from ..models import Category, Incident, Team
 from ..models import Response as IncidentResponse
 from ..permissions import get_visible_incident
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -28,11 +28,13 @@ from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import idempotent
 from .pagination import ResponsesPagination
 from .serializers import (
+    CategorySerializer,
     IncidentCreateSerializer,
     IncidentSerializer,
     IncidentUpdateSerializer,
     ResponseCreateSerializer,
     ResponseSerializer,
+    TeamSerializer,
 )
 
 ErrorSerializer = inline_serializer(
@@ -138,8 +140,11 @@ class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.Retrie
         summary="Change an incident",
         description=(
             "Any of: `title`, `description` (the reporter while Reported, or staff); `visibility` "
-            "(staff); `status` (along the workflow, as your role allows); `severity` (responders and "
-            "staff). All changes apply together or not at all; an empty body changes nothing."
+            "(staff); `status` (along the workflow, as your role allows); `severity`, `team`, `category` "
+            "and `assignee` (members of the incident's team, of a team that sees every incident, and "
+            "staff; an assignee must be a member of the incident's team, and a move to another team "
+            "clears an assignee who is not a member there). All changes apply together or not at all; "
+            "an empty body changes nothing."
         ),
         parameters=[INCIDENT_ID],
         request=IncidentUpdateSerializer,
@@ -201,8 +206,9 @@ class PublicIncidentViewSet(VisibleIncidentMixin, viewsets.ReadOnlyModelViewSet)
     create=extend_schema(
         summary="Respond to an incident",
         description=(
-            "Add a response to an incident you can see, until it is closed; it joins the timeline and "
-            "the people following the incident are notified. Send an `Idempotency-Key` to retry safely."
+            "Add a response to an incident you can see, until it is closed. It joins the timeline, and the "
+            "reporter, the assignee and earlier responders are e-mailed (as their preferences allow). "
+            "Send an `Idempotency-Key` to retry safely."
         ),
         parameters=[INCIDENT_ID, IDEMPOTENCY_PARAM],
         request=ResponseCreateSerializer,
@@ -243,3 +249,34 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
             return Response(ResponseSerializer(created).data, status=status.HTTP_201_CREATED)
 
         return idempotent(request, perform)
+
+
+class ReferenceListMixin:
+    """A short reference list for forms and scripts: a bare array, not paginated."""
+
+    pagination_class = None
+    filter_backends = []
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Categories to report under",
+        description="Active categories in the report form's order, each with the slug of the team it goes to.",
+        responses={200: CategorySerializer(many=True), **ERRORS},
+    )
+)
+class CategoryViewSet(ReferenceListMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = CategorySerializer
+    queryset = Category.objects.active().select_related("team")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Teams",
+        description="Every team, by name: where incidents can be routed.",
+        responses={200: TeamSerializer(many=True), **ERRORS},
+    )
+)
+class TeamViewSet(ReferenceListMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = TeamSerializer
+    queryset = Team.objects.order_by("name")

@@ -5,12 +5,22 @@ fixtures decide who is who, and every object they return has a real row (and the
 events a real one would have) behind it.
 """
 
-from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from incidents import services
-from incidents.models import RESPONDERS_GROUP, Incident, IncidentEvent, Response, Severity, Status, Visibility
+from incidents.models import (
+    DEFAULT_CATEGORY,
+    DEFAULT_TEAM,
+    Category,
+    Incident,
+    IncidentEvent,
+    Response,
+    Severity,
+    Status,
+    Team,
+    Visibility,
+)
 
 # The statuses an incident passes through, from Reported, to reach each status the long way.
 # Every step is one a responder (and staff) may make, so `advance_to` works with either.
@@ -34,15 +44,39 @@ def make_incident(reporter, **overrides) -> Incident:
         "visibility": Visibility.PUBLIC,
     }
     fields.update(overrides)
+    if "category" not in fields:
+        response_team()
     return services.report_incident(reporter=reporter, **fields)
 
 
+def response_team() -> Team:
+    """The default `sees_all` team and its `general` category (created by migration
+    incidents/0011; recreated here because a transactional test's flush empties them)."""
+    team, _ = Team.objects.get_or_create(slug=DEFAULT_TEAM, defaults={"name": "Response team", "sees_all": True})
+    Category.objects.get_or_create(slug=DEFAULT_CATEGORY, defaults={"name": "General", "team": team, "position": 0})
+    return team
+
+
+def make_team(slug: str, *, members=(), leads=(), sees_all: bool = False, category: str | None = None) -> Team:
+    """A team with `members` (and `leads`, who are members too) and one active category
+    (`category`, default `<slug>-issues`) routed to it."""
+    team = Team.objects.create(slug=slug, name=slug.replace("-", " ").title(), sees_all=sees_all)
+    team.members.add(*members, *leads)
+    team.leads.add(*leads)
+    Category.objects.create(slug=category or f"{slug}-issues", name=f"{team.name} issues", team=team)
+    return team
+
+
+def category_of(team: Team) -> Category:
+    return team.categories.order_by("position", "pk").first()
+
+
 def make_responder(make_user, name: str = "rita", **extra):
-    """A user in the Responders group (created by migration incidents/0002; recreated
-    here because a transactional test's flush empties every table, groups included).
-    `make_user` is the root conftest's fixture; `extra` goes to `create_user`."""
+    """A member of the `response` team, which sees and works every incident (the former
+    Responders group). `make_user` is the root conftest's fixture; `extra` goes to
+    `create_user`."""
     user = make_user(name, **extra)
-    user.groups.add(Group.objects.get_or_create(name=RESPONDERS_GROUP)[0])
+    response_team().members.add(user)
     return user
 
 

@@ -855,14 +855,18 @@ def test_whole_journey_sends_each_queued_message_exactly_once(
 
 
 def test_retry_leaves_a_message_being_sent_alone_but_recovers_a_stuck_one(run_tasks, mailoutbox, reporter):
-    # given two messages claimed by workers: one just now, one long ago (its worker died)
+    # given two messages claimed by workers: one just now, one whose lease ran out (its worker died)
     make_incident(reporter)
     make_incident(reporter)
     fresh, stuck = OutgoingEmail.objects.order_by("pk")
     now = timezone.now()
-    OutgoingEmail.objects.filter(pk=fresh.pk).update(state=OutgoingEmail.State.SENDING, claimed_at=now)
+    OutgoingEmail.objects.filter(pk=fresh.pk).update(
+        state=OutgoingEmail.State.SENDING, claimed_at=now, lease_expires_at=now + timedelta(minutes=1)
+    )
     OutgoingEmail.objects.filter(pk=stuck.pk).update(
-        state=OutgoingEmail.State.SENDING, claimed_at=now - outbox.stuck_after() - timedelta(seconds=1)
+        state=OutgoingEmail.State.SENDING,
+        claimed_at=now - timedelta(minutes=2),
+        lease_expires_at=now - timedelta(seconds=1),
     )
     settle(run_tasks, mailoutbox)
 

@@ -99,10 +99,10 @@ def test_responders_see_private_incidents_of_everyone(make_user, responder):
     assert all(permissions.can_view(responder, i) for i in private)
 
 
-def test_leaving_the_responders_group_hides_private_incidents_again(make_user, private_incident):
-    # given: a responder who has since left the group, as a fresh request would load them
+def test_leaving_the_response_team_hides_private_incidents_again(make_user, private_incident):
+    # given: a responder who has since left the team, as a fresh request would load them
     former = make_responder(make_user, "gus")
-    former.groups.clear()
+    former.teams.clear()
     former = type(former).objects.get(pk=former.pk)
 
     # when / then

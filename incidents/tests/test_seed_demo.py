@@ -5,7 +5,7 @@ from io import StringIO
 from django.core.management import call_command
 
 from accounts.models import User
-from incidents.models import RESPONDERS_GROUP, Incident, IncidentEvent, Response, Status, Visibility
+from incidents.models import DEFAULT_TEAM, Incident, IncidentEvent, Response, Status, Team, Visibility
 from notifications.models import OutgoingEmail
 
 
@@ -30,15 +30,36 @@ def test_seed_demo_creates_the_demo_accounts(db):
     seed()
 
     # then
-    users = {user.username: user for user in User.objects.prefetch_related("groups")}
-    assert set(users) == {"admin", "responder", "alice", "bob"}
+    users = {user.username: user for user in User.objects.prefetch_related("teams", "led_teams")}
+    assert set(users) == {"admin", "responder", "alice", "bob", "fatima", "felix", "ines", "hugo"}
     assert users["admin"].is_staff and users["admin"].is_superuser
-    assert [group.name for group in users["responder"].groups.all()] == [RESPONDERS_GROUP]
-    for name in ("responder", "alice", "bob"):
+    assert [team.slug for team in users["responder"].teams.all()] == [DEFAULT_TEAM]
+    for name in set(users) - {"admin"}:
         assert not users[name].is_staff
     for name in ("alice", "bob"):
-        assert not users[name].groups.exists()
+        assert not users[name].teams.exists()  # plain reporters
     assert users["alice"].check_password("irms-alice-demo")
+    # three more teams besides the response team, each with categories, members and a lead
+    teams = {team.slug: team for team in Team.objects.all()}
+    assert set(teams) == {DEFAULT_TEAM, "facilities", "it-security", "hr"}
+    assert set(teams["facilities"].members.values_list("username", flat=True)) == {"fatima", "felix"}
+    assert list(teams["facilities"].leads.values_list("username", flat=True)) == ["fatima"]
+    for slug in ("facilities", "it-security", "hr"):
+        assert teams[slug].categories.filter(active=True).exists()
+    assert not teams["facilities"].sees_all and teams[DEFAULT_TEAM].sees_all
+
+
+def test_seed_demo_routes_incidents_to_teams_and_assigns_some(db):
+    # when
+    seed()
+
+    # then: every incident went to its category's team, some are owned by a team member
+    incidents = list(Incident.objects.select_related("category", "team", "assignee"))
+    assert all(incident.category.team_id == incident.team_id for incident in incidents)
+    assert {incident.team.slug for incident in incidents} >= {"facilities", "it-security"}
+    assigned = [incident for incident in incidents if incident.assignee is not None]
+    assert assigned
+    assert all(incident.team.members.filter(pk=incident.assignee.pk).exists() for incident in assigned)
 
 
 def test_seed_demo_creates_about_fifty_incidents_with_timelines(db):
@@ -103,5 +124,5 @@ def test_seed_demo_if_empty_seeds_an_empty_database(db):
     seed("--if-empty")
 
     # then
-    assert User.objects.count() == 4
+    assert User.objects.count() == 8
     assert Incident.objects.count() == 50

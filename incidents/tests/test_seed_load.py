@@ -12,8 +12,8 @@ from accounts.models import User
 from incidents import events as events_module
 from incidents import permissions
 from incidents.models import (
+    DEFAULT_TEAM,
     OPEN_STATUSES,
-    RESPONDERS_GROUP,
     TRANSITIONS,
     EventKind,
     Incident,
@@ -46,7 +46,7 @@ def test_seed_load_creates_the_asked_for_rows(db):
     assert User.objects.filter(username__startswith="load-user-").count() == 6
     responders = User.objects.filter(username__startswith="load-responder-")
     assert responders.count() == 3
-    assert all(user.groups.filter(name=RESPONDERS_GROUP).exists() for user in responders)
+    assert all(user.teams.filter(slug=DEFAULT_TEAM, sees_all=True).exists() for user in responders)
     responses = Response.objects.filter(incident__in=load_incidents())
     events = IncidentEvent.objects.filter(incident__in=load_incidents())
     assert 120 < responses.count() < 360  # about two per incident
@@ -69,6 +69,14 @@ def test_seed_load_spreads_incidents_over_users_statuses_severities_and_visibili
     assert 20 <= private <= 100  # about 15%
     first, last = load_incidents().order_by("created_at")[0], load_incidents().order_by("-created_at")[0]
     assert (last.created_at - first.created_at).days > 700  # two years
+    teams = Counter(load_incidents().values_list("team__slug", flat=True))
+    assert len(teams) == 5 and min(teams.values()) > 40  # the response team and four load teams
+    assert all(
+        incident.category.team_id == incident.team_id for incident in load_incidents().select_related("category")
+    )
+    picked_up = load_incidents().exclude(status=Status.REPORTED)
+    assert 0.25 < picked_up.filter(assignee__isnull=False).count() / picked_up.count() < 0.9
+    assert not load_incidents().filter(status=Status.REPORTED, assignee__isnull=False).exists()
 
 
 def test_seed_load_created_at_strictly_increases_with_id(db):
@@ -125,6 +133,14 @@ def test_seed_load_timelines_are_what_the_services_would_have_written(db):
                 if event.new_value == Status.CLOSED:
                     closed = event.created_at
                 state.status = event.new_value
+            elif event.kind == EventKind.ASSIGNED:
+                assignee = User.objects.get(username=event.new_value)
+                expected = events_module.assignment_changed(incident, actor=actor, old=None, new=assignee)
+                expected.created_at = event.created_at  # the services stamp "now"
+                assert written(event) == written(expected)
+                assert permissions.can_work(actor, incident)
+                assert assignee.teams.filter(pk=incident.team_id).exists()
+                assert incident.assignee == assignee
             else:
                 assert event.kind == EventKind.RESPONDED
                 assert written(event) == written(events_module.responded(event.response))

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
@@ -23,10 +22,10 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from incidents.models import RESPONDERS_GROUP, Incident
+from incidents.models import Incident
 from notifications.models import OutgoingEmail
 
-from .factories import make_responder
+from .factories import make_responder, response_team
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +34,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def responders_group(db):
     """The group migration 0002 creates. A transactional test ends by emptying every table,
     so the group is gone for any such test that runs after another: create it again."""
-    Group.objects.get_or_create(name=RESPONDERS_GROUP)
+    response_team()
 
 
 FORM = "application/x-www-form-urlencoded"

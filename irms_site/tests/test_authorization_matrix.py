@@ -14,6 +14,7 @@ How a refusal looks:
                           (and anonymous visitors to the admin's index page)
     signed in, sign-in or register page: 302 away, nothing done           AWAY
     API, anonymous        401, JSON with "error"
+    unusable link         400, a page saying why (an e-mail change confirmation)
     not visible           404 (web and API; never 403, which would confirm it exists)
     visible, not allowed  403
     method not accepted   405 (API)
@@ -47,7 +48,7 @@ NEW_PASSWORD = "a-sturdy-new-passphrase-77"
 LOGIN = "login"
 ADMIN_LOGIN = "admin-login"
 AWAY = "away"
-REFUSED = {LOGIN, ADMIN_LOGIN, AWAY, 401, 403, 404, 405}
+REFUSED = {LOGIN, ADMIN_LOGIN, AWAY, 400, 401, 403, 404, 405}
 
 ROLES = ("anonymous", "owner", "other", "responder", "staff")
 ROLE_FIXTURE = {"owner": "reporter", "other": "other", "responder": "responder", "staff": "staff"}
@@ -94,8 +95,11 @@ MATRIX = [
     ("logout-confirm", "GET", "/accounts/logout/", None, once(200, 200, 200, 200, 200)),
     ("logout", "POST", "/accounts/logout/", {}, once(302, 302, 302, 302, 302)),
     ("profile", "GET", "/accounts/profile/", None, once(LOGIN, 200, 200, 200, 200)),
-    ("profile-email", "POST", "/accounts/profile/", {"email": "changed@example.com"},
+    ("profile-email", "POST", "/accounts/profile/", {"email": "changed@example.com", "current_password": PASSWORD},
      once(LOGIN, 302, 302, 302, 302)),
+    # A confirmation link that is not one: refused with a page saying why, nothing changed.
+    ("email-change-confirm-form", "GET", "/accounts/profile/email/bad-token/", None, once(LOGIN, 400, 400, 400, 400)),
+    ("email-change-confirm", "POST", "/accounts/profile/email/bad-token/", {}, once(LOGIN, 400, 400, 400, 400)),
     ("profile-token", "POST", "/accounts/profile/token/", {"action": "create"}, once(LOGIN, 302, 302, 302, 302)),
     ("profile-notifications", "POST", "/accounts/profile/notifications/", {"email_on_response": "on"},
      once(LOGIN, 302, 302, 302, 302)),
@@ -143,6 +147,13 @@ MATRIX = [
     ("severity", "POST", "/incidents/{id}/severity/", {"severity": Severity.CRITICAL}, {
         PUBLIC: (LOGIN, 403, 403, 302, 302),
         PRIVATE: (LOGIN, 403, 404, 302, 302)}),
+    # Working an incident (assigning it, moving it to a team): its team, a sees_all team, staff.
+    ("assign", "POST", "/incidents/{id}/assign/", {"assignee": ""}, {
+        PUBLIC: (LOGIN, 403, 403, 302, 302),
+        PRIVATE: (LOGIN, 403, 404, 302, 302)}),
+    ("move-team", "POST", "/incidents/{id}/team/", {"team": "response"}, {
+        PUBLIC: (LOGIN, 403, 403, 302, 302),
+        PRIVATE: (LOGIN, 403, 404, 302, 302)}),
     # --- Admin (the `staff` fixture is staff without model permissions: the admin refuses) -----
     ("admin-index", "GET", "/admin/", None, once(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200)),
     ("admin-login-form", "GET", "/admin/login/", None, once(200, 200, 200, 200, AWAY)),
@@ -165,6 +176,8 @@ MATRIX = [
     ("admin-email-change-form", "GET", "/admin/notifications/outgoingemail/{email_pk}/change/", None,
      once(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
     # --- API: the caller's own incidents ---------------------------------------------------------
+    ("api-categories", "GET", "/api/categories", None, once(401, 200, 200, 200, 200)),
+    ("api-teams", "GET", "/api/teams", None, once(401, 200, 200, 200, 200)),
     ("api-list", "GET", "/api/incidents", None, once(401, 200, 200, 200, 200)),
     ("api-report", "POST", "/api/incidents", {"title": "Water on the floor", "description": "Server room."},
      once(401, 201, 201, 201, 201)),

@@ -8,7 +8,6 @@ spread over the past weeks so the lists look lived-in.
 import random
 from datetime import timedelta
 
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -17,23 +16,73 @@ from django_tasks_db.models import DBTaskResult
 from accounts.models import User
 from incidents import services
 from incidents.models import (
-    RESPONDERS_GROUP,
+    DEFAULT_CATEGORY,
+    DEFAULT_TEAM,
+    Category,
     Incident,
     IncidentEvent,
     Response,
     Severity,
     Status,
+    Team,
     Visibility,
 )
 from notifications.models import OutgoingEmail
 from notifications.tasks import send_email
 
 DEMO_USERS = [
-    # username, password, is_staff/superuser, responder
-    ("admin", "irms-admin-demo", True, False),
-    ("responder", "irms-responder-demo", False, True),
-    ("alice", "irms-alice-demo", False, False),
-    ("bob", "irms-bob-demo", False, False),
+    # username, password, is_staff/superuser, team (a lead of it when marked with *)
+    ("admin", "irms-admin-demo", True, None),
+    ("responder", "irms-responder-demo", False, "response*"),
+    ("alice", "irms-alice-demo", False, None),
+    ("bob", "irms-bob-demo", False, None),
+    ("fatima", "irms-fatima-demo", False, "facilities*"),
+    ("felix", "irms-felix-demo", False, "facilities"),
+    ("ines", "irms-ines-demo", False, "it-security*"),
+    ("hugo", "irms-hugo-demo", False, "hr*"),
+]
+# slug, name, description, [(category slug, name, one-line description, position)]
+DEMO_TEAMS = [
+    (
+        "facilities",
+        "Facilities",
+        "Buildings, rooms, doors, lifts and everything physical.",
+        [
+            ("building", "Building and rooms", "Leaks, heating, lifts, doors, broken furniture.", 10),
+            ("safety", "Safety hazard", "Gas smell, blocked fire exit, anything that could hurt someone.", 20),
+        ],
+    ),
+    (
+        "it-security",
+        "IT Security",
+        "Phishing, lost devices, suspicious activity.",
+        [
+            ("phishing", "Phishing or suspicious mail", "A mail that asks for passwords or payment.", 30),
+            ("it-outage", "IT outage", "Wi-Fi, VPN, printers or an application not working.", 40),
+            ("lost-device", "Lost or stolen device", "A laptop, phone or badge that is gone.", 50),
+        ],
+    ),
+    (
+        "hr",
+        "HR",
+        "Harassment, discrimination, people's well-being (reports are best kept private).",
+        [("conduct", "Conduct at work", "Harassment, discrimination, bullying.", 60)],
+    ),
+]
+# Which category each demo title belongs to, in TITLES order.
+TITLE_CATEGORIES = [
+    "safety",
+    "building",
+    "phishing",
+    "building",
+    "it-outage",
+    "safety",
+    "lost-device",
+    "lost-device",
+    "safety",
+    "it-outage",
+    "it-outage",
+    "building",
 ]
 
 TITLES = [
@@ -96,10 +145,22 @@ class Command(BaseCommand):
         for username, password, *_ in DEMO_USERS:
             self.stdout.write(f"  {username:<10} {password}")
 
+    def ensure_teams(self) -> dict[str, Team]:
+        teams = {team.slug: team for team in Team.objects.filter(slug=DEFAULT_TEAM)}
+        for slug, name, description, categories in DEMO_TEAMS:
+            team, _ = Team.objects.get_or_create(slug=slug, defaults={"name": name, "description": description})
+            for category_slug, category_name, line, position in categories:
+                Category.objects.get_or_create(
+                    slug=category_slug,
+                    defaults={"name": category_name, "description": line, "team": team, "position": position},
+                )
+            teams[slug] = team
+        return teams
+
     def ensure_users(self) -> dict[str, User]:
-        responders, _ = Group.objects.get_or_create(name=RESPONDERS_GROUP)
+        teams = self.ensure_teams()
         users = {}
-        for username, password, staff, responder in DEMO_USERS:
+        for username, password, staff, team in DEMO_USERS:
             user = User.objects.filter(username=username).first()
             if user is None:
                 user = User.objects.create_user(
@@ -109,8 +170,10 @@ class Command(BaseCommand):
                     is_staff=staff,
                     is_superuser=staff,
                 )
-                if responder:
-                    user.groups.add(responders)
+                if team and team.rstrip("*") in teams:
+                    teams[team.rstrip("*")].members.add(user)
+                    if team.endswith("*"):
+                        teams[team.rstrip("*")].leads.add(user)
             users[username] = user
         return users
 
@@ -120,11 +183,14 @@ class Command(BaseCommand):
         first_new_email = (OutgoingEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         started = timezone.now()
         reporters = [users["alice"], users["bob"], users["responder"]]
+        categories = Category.objects.in_bulk(field_name="slug")
         now = timezone.now()
         for n in range(count):
             reporter = reporters[n % len(reporters)]
+            category = categories.get(TITLE_CATEGORIES[n % len(TITLE_CATEGORIES)]) or categories.get(DEFAULT_CATEGORY)
             incident = services.report_incident(
                 reporter=reporter,
+                category=category,
                 title=TITLES[n % len(TITLES)],
                 description=rng.choice(DESCRIPTIONS).format(h=rng.randint(7, 18), m=rng.randint(0, 59)),
                 severity=rng.choice(Severity.values),
@@ -135,7 +201,11 @@ class Command(BaseCommand):
                 if author != reporter and incident.visibility == Visibility.PRIVATE and author != users["responder"]:
                     author = users["responder"]
                 services.add_response(incident=incident, author=author, description=rng.choice(RESPONSES))
-            for status in rng.choice(PATHS):
+            path = rng.choice(PATHS)
+            members = list(incident.team.members.filter(is_active=True))
+            if path and members:
+                incident = services.assign(incident=incident, actor=users["responder"], assignee=rng.choice(members))
+            for status in path:
                 actor = users["admin"] if status == Status.CLOSED else users["responder"]
                 incident = services.change_status(incident=incident, actor=actor, status=status)
             self.spread_in_time(incident, start=now - timedelta(days=count - n, hours=rng.randint(0, 20)))

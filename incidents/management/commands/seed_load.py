@@ -18,6 +18,9 @@ services would have left:
   `services.change_status` stamps them, and `updated_at` at its last activity;
 - each response has its `responded` event at the same instant, comes before the
   incident was closed, and is written by someone who may see the incident;
+- incidents spread over the `response` team and four load teams (each with two
+  categories); most that were picked up are assigned to a member of their team, with the
+  `assigned` event at the moment of the first move;
 - no mail and no tasks are queued: this is history, not news.
 
 Incidents spread over `--users` reporters (each reports an equal share, in shuffled
@@ -40,20 +43,22 @@ import uuid
 from datetime import timedelta
 
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from incidents.models import (
-    RESPONDERS_GROUP,
+    DEFAULT_CATEGORY,
+    DEFAULT_TEAM,
+    Category,
     EventKind,
     Incident,
     IncidentEvent,
     Response,
     Severity,
     Status,
+    Team,
     Visibility,
 )
 
@@ -154,6 +159,10 @@ STATUS_BY_AGE = [
 OPEN = (Status.REPORTED, Status.ACKNOWLEDGED, Status.IN_PROGRESS)
 MINUTE_US = 60 * 1_000_000
 INSERT_BATCH = 2000  # rows per INSERT statement
+# Load teams besides the default `response` team (which sees everything), each with two
+# categories; every load responder is a member of `response` and of one load team.
+LOAD_TEAMS = ("load-facilities", "load-it", "load-hr", "load-security")
+ASSIGNED_SHARE = 0.7  # of incidents someone picked up (not Reported)
 INCIDENT_FIELDS = [
     "incident_id",
     "title",
@@ -167,6 +176,9 @@ INCIDENT_FIELDS = [
     "acknowledged_at",
     "resolved_at",
     "closed_at",
+    "team",
+    "category",
+    "assignee",
 ]
 
 
@@ -238,7 +250,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--incidents", type=int, required=True, help="how many incidents to add")
         parser.add_argument("--users", type=int, default=200, help="reporters (load-user-NNNNN), default 200")
-        parser.add_argument("--responders", type=int, default=10, help="Responders group members, default 10")
+        parser.add_argument("--responders", type=int, default=10, help="team members (load-responder-NNN), default 10")
         parser.add_argument("--responses", type=float, default=2.0, help="average responses per incident, default 2")
         parser.add_argument(
             "--long-thread", type=int, default=0, metavar="K", help="give the newest incident exactly K responses"
@@ -316,13 +328,36 @@ class Command(BaseCommand):
         if password is not None:
             User.objects.filter(username__in=names + responder_names).update(password=hashed)
         by_name = User.objects.in_bulk(names + responder_names, field_name="username")
-        group, _ = Group.objects.get_or_create(name=RESPONDERS_GROUP)
-        Membership = User.groups.through
+        response, _ = Team.objects.get_or_create(
+            slug=DEFAULT_TEAM, defaults={"name": "Response team", "sees_all": True}
+        )
+        Category.objects.get_or_create(slug=DEFAULT_CATEGORY, defaults={"name": "General", "team": response})
+        teams = [response]
+        for slug in LOAD_TEAMS:
+            team, _ = Team.objects.get_or_create(slug=slug, defaults={"name": slug.replace("-", " ").title()})
+            for kind in ("urgent", "routine"):
+                Category.objects.get_or_create(
+                    slug=f"{slug}-{kind}", defaults={"name": f"{team.name} ({kind})", "team": team}
+                )
+            teams.append(team)
+        Membership = Team.members.through
+        responder_ids = [by_name[name].pk for name in responder_names]
         Membership.objects.bulk_create(
-            [Membership(user_id=by_name[name].pk, group_id=group.pk) for name in responder_names],
+            [Membership(user_id=pk, team_id=response.pk) for pk in responder_ids]
+            + [Membership(user_id=pk, team_id=teams[1 + n % len(LOAD_TEAMS)].pk) for n, pk in enumerate(responder_ids)],
             ignore_conflicts=True,
         )
-        return [by_name[name].pk for name in names], [by_name[name].pk for name in responder_names]
+        # Each team: its category ids and the responders who may own its incidents.
+        self.teams = [
+            {
+                "id": team.pk,
+                "categories": list(team.categories.order_by("pk").values_list("pk", flat=True)),
+                "members": sorted(set(team.members.values_list("pk", flat=True)) & set(responder_ids)),
+            }
+            for team in teams
+        ]
+        self.usernames = dict(User.objects.filter(pk__in=responder_ids).values_list("pk", "username"))
+        return [by_name[name].pk for name in names], responder_ids
 
     def next_reporter(self) -> int:
         """Every reporter reports an equal share, in an order shuffled afresh each round."""
@@ -360,6 +395,9 @@ class Command(BaseCommand):
                     plan["acknowledged_at"],
                     plan["resolved_at"],
                     plan["closed_at"],
+                    plan["team"],
+                    plan["category"],
+                    plan["assignee"],
                 )
             )
             plans.append(plan)
@@ -394,6 +432,10 @@ class Command(BaseCommand):
                     if step["kind"] == EventKind.RESPONDED:
                         events.append(
                             (pk, step["actor"], EventKind.RESPONDED, "", "", "", next(response_pks), step["at"])
+                        )
+                    elif step["kind"] == EventKind.ASSIGNED:
+                        events.append(
+                            (pk, step["actor"], EventKind.ASSIGNED, "assignee", "", step["new"], None, step["at"])
                         )
                     else:
                         events.append(
@@ -435,7 +477,8 @@ class Command(BaseCommand):
         closing = moves.pop() if moves and moves[-1] == Status.CLOSED else None
 
         # Who may see it may respond: anyone when public; the reporter and responders when private.
-        owner = rng.choice(self.responders)
+        team = rng.choice(self.teams)
+        owner = rng.choice(team["members"] or self.responders)
         if long:
             replies = self.long_thread
         else:
@@ -463,8 +506,12 @@ class Command(BaseCommand):
             gaps = [gap * room // total for gap in gaps]
         at, steps = created, []
         status, acknowledged_at, resolved_at, closed_at = Status.REPORTED, None, None, None
+        # Someone of the team takes most incidents that were picked up, as they pick it up.
+        assignee = owner if moves and team["members"] and rng.random() < ASSIGNED_SHARE else None
         for (kind, value), gap in zip(sequence, gaps, strict=True):
             at = at + timedelta(microseconds=gap)
+            if assignee is not None and kind == "move" and status == Status.REPORTED:
+                steps.append({"kind": EventKind.ASSIGNED, "actor": owner, "new": self.usernames[owner], "at": at})
             if kind == "reply":
                 author, text = value
                 steps.append({"kind": EventKind.RESPONDED, "actor": author, "text": text, "at": at})
@@ -484,6 +531,9 @@ class Command(BaseCommand):
             status = new
         return {
             "reporter": reporter,
+            "team": team["id"],
+            "category": rng.choice(team["categories"]),
+            "assignee": assignee,
             "created": created,
             "visibility": visibility,
             "status": status,
