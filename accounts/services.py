@@ -96,7 +96,7 @@ TAKEN = "Another account now uses that e-mail address, so it cannot become yours
 
 def email_change_timeout() -> timedelta:
     """How long a confirmation link works: EMAIL_CHANGE_TIMEOUT seconds (a day unless set)."""
-    return timedelta(seconds=getattr(settings, "EMAIL_CHANGE_TIMEOUT", 60 * 60 * 24))
+    return timedelta(seconds=settings.EMAIL_CHANGE_TIMEOUT)
 
 
 def _account_state(user: User) -> str:

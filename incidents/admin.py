@@ -159,7 +159,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "status",
         "severity",
         "visibility",
-        "team",
+        "team_name",
         "assignee",
         "created_at",
         "responses",
@@ -168,7 +168,7 @@ class IncidentAdmin(admin.ModelAdmin):
     list_filter = ("status", "severity", "visibility", "team", "category", AssigneeListFilter, "created_at")
     search_fields = ("title", "description", "=incident_id", "reporter__username", "reporter__email")
     date_hierarchy = "created_at"
-    list_select_related = ("reporter", "team", "assignee")
+    list_select_related = ("reporter", "assignee")  # the team's name is annotated (for_list)
     list_per_page = 50
     show_full_result_count = False  # a COUNT(*) of the whole table on every page view
     raw_id_fields = ("reporter", "assignee")
@@ -195,6 +195,10 @@ class IncidentAdmin(admin.ModelAdmin):
     @admin.display(description="ID", ordering="incident_id")
     def short_id(self, obj):
         return obj.short_id
+
+    @admin.display(description="Team", ordering="team_id")
+    def team_name(self, obj):
+        return obj.team_name
 
     @admin.display(description="Responses", ordering="response_count")
     def responses(self, obj):

@@ -164,8 +164,14 @@ class IncidentQuerySet(models.QuerySet):
             .annotate(n=models.Count("pk"))
             .values("n")
         )
-        return self.select_related("reporter", "team", "category", "assignee").annotate(
-            response_count=Coalesce(models.Subquery(responses, output_field=models.IntegerField()), 0)
+        # The team's slug and name come from correlated subqueries, not a join: teams are a
+        # handful of rows, and an inner join to such a small table lets MariaDB start from
+        # it and sort the whole result instead of reading the list's index in order.
+        team = Team.objects.filter(pk=models.OuterRef("team_id"))
+        return self.select_related("reporter", "category", "assignee").annotate(
+            response_count=Coalesce(models.Subquery(responses, output_field=models.IntegerField()), 0),
+            team_slug=models.Subquery(team.values("slug")[:1]),
+            team_name=models.Subquery(team.values("name")[:1]),
         )
 
 

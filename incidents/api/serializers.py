@@ -54,7 +54,8 @@ class IncidentSerializer(serializers.ModelSerializer):
     reporter_username = serializers.CharField(source="reporter.username", read_only=True, allow_null=True, default=None)
     response_count = serializers.IntegerField(read_only=True)
     category = serializers.CharField(source="category.slug", read_only=True, allow_null=True, default=None)
-    team = serializers.CharField(source="team.slug", read_only=True, allow_null=True, default=None)
+    # Annotated by Incident.objects.for_list(), which every incident the API returns comes from.
+    team = serializers.CharField(source="team_slug", read_only=True, allow_null=True, default=None)
     assignee_username = serializers.CharField(source="assignee.username", read_only=True, allow_null=True, default=None)
     url = serializers.SerializerMethodField(help_text="This incident in the API.")
     web_url = serializers.SerializerMethodField(help_text="This incident's page on the site.")

@@ -130,6 +130,15 @@ def browser_log(request):
         log.assert_clean()
 
 
+@pytest.fixture(autouse=True)
+def default_team(transactional_db):
+    """The `response` team and `general` category a migration creates: a live-server test
+    empties every table when it ends, so the next one would start without them."""
+    from incidents.tests.factories import response_team
+
+    return response_team()
+
+
 @pytest.fixture
 def open_page(new_context, live_server, browser_log, settings):
     """`open_page(**context_args)` -> a page in a fresh browser context (its own cookies:

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from incidents.models import Incident, Severity, Status, Visibility
-from incidents.tests.factories import advance_to, make_incident, make_responder
+from incidents.tests.factories import advance_to, make_incident, make_responder, make_team
 
 from . import PHONE, requires_chromium
 
@@ -83,14 +83,18 @@ def test_register_sign_in_report_and_find_it_on_the_dashboard(open_page, browser
     expect(page.get_by_text("You have been signed out.")).to_be_visible()
     sign_in(page, "dana", password)
 
-    # Report an incident.
+    # Report an incident: the kind decides the team it goes to.
+    facilities = make_team("facilities", category="building")
     page.get_by_role("link", name="Report an incident").click()
+    page.get_by_role("radio", name="Facilities issues").check()
     page.get_by_label(label("Title")).fill("Smoke from the printer on floor 3")
     page.get_by_label(label("Description")).fill("Grey smoke since 10:40.\nNobody hurt; the room is cleared.")
     page.get_by_label(label("Severity")).select_option("High")
     page.get_by_role("button", name="Report incident").click()
     expect(page.get_by_text("Incident reported. The response team has been told.")).to_be_visible()
     expect(page.get_by_role("heading", name="Smoke from the printer on floor 3")).to_be_visible()
+    expect(page.locator("[data-team]")).to_have_text("Facilities")
+    assert Incident.objects.get(title="Smoke from the printer on floor 3").team == facilities
 
     # It is on the dashboard, counted as Reported; its link opens its page.
     page.get_by_role("link", name="Dashboard", exact=True).click()
