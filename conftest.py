@@ -1,8 +1,23 @@
-"""Fixtures shared by every app's tests."""
+"""Fixtures shared by every app's tests: users, one per role, and the incidents they are
+tried on. Users come from `make_user`; incidents and teams from `incidents/tests/factories.py`,
+through the services. Note `user` and `reporter` are both alice: use one of them, not both.
+"""
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import User
+from incidents.models import Visibility
+from incidents.tests.factories import (
+    assign_then_leave_team,
+    category_of,
+    make_incident,
+    make_responder,
+    make_staff,
+    make_team,
+)
 
 PASSWORD = "correct-horse-battery-42"
 
@@ -63,3 +78,126 @@ def mailoutbox(db, mailoutbox):
     fresh `mail.outbox`, so an outbox fixture requested before a database fixture would
     be a stale list that never sees a message (and "nothing was sent" would pass vacuously)."""
     return mailoutbox
+
+
+@pytest.fixture
+def strict_rates(db, monkeypatch):
+    """Low rates. DRF reads them into `SimpleRateThrottle.THROTTLE_RATES` at import, so
+    override_settings would not reach them; the cache holds the request history."""
+    cache.clear()
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"auth": "3/min", "user": "5/min", "anon": "5/min"})
+    yield
+    cache.clear()
+
+
+# --- One user per role ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def reporter(make_user):
+    """A signed-in user with no special role; reports `public_incident` and `private_incident`
+    (and the team A incidents)."""
+    return make_user("alice")
+
+
+@pytest.fixture
+def other(make_user):
+    """Another signed-in user with no special role, in no team, who reported no incident."""
+    return make_user("bob")
+
+
+@pytest.fixture
+def responder(make_user):
+    """A member of the `response` team, which sees and works every incident (`sees_all`,
+    the former Responders group); not staff."""
+    return make_responder(make_user, "rita")
+
+
+@pytest.fixture
+def second_responder(make_user):
+    """Another member of the `response` team."""
+    return make_responder(make_user, "rhea")
+
+
+@pytest.fixture
+def staff(make_user):
+    """A staff user (not a superuser, no model permissions), in no team."""
+    return make_staff(make_user, "sam")
+
+
+@pytest.fixture
+def anonymous():
+    return AnonymousUser()
+
+
+@pytest.fixture
+def inactive(make_user):
+    """A deactivated account that was staff and a responder: being inactive must outweigh both."""
+    return make_responder(make_user, "ivan", is_staff=True, is_active=False)
+
+
+# --- Teams and their members ------------------------------------------------------------------
+
+
+@pytest.fixture
+def team_a():
+    """A team that does not see everything, with one category, `team-a-issues`."""
+    return make_team("team-a")
+
+
+@pytest.fixture
+def team_b():
+    """Another such team, with the category `team-b-issues`."""
+    return make_team("team-b")
+
+
+@pytest.fixture
+def team_a_member(make_user, team_a):
+    """A member of team A (not a lead, in no other team, not staff)."""
+    user = make_user("tara")
+    team_a.members.add(user)
+    return user
+
+
+@pytest.fixture
+def team_b_member(make_user, team_b):
+    """A member of team B only."""
+    user = make_user("bert")
+    team_b.members.add(user)
+    return user
+
+
+@pytest.fixture
+def assignee(make_user):
+    """In no team: owns the team A incidents (`team_a_public_incident`...), which were
+    assigned to them while they were a member of team A; they have left team A since."""
+    return make_user("asa")
+
+
+# --- Incidents --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def public_incident(reporter):
+    """Reported by `reporter` in the default category: the `response` team's."""
+    return make_incident(reporter, title="Printer on fire")
+
+
+@pytest.fixture
+def private_incident(reporter):
+    return make_incident(reporter, title="Badge lost in the car park", visibility=Visibility.PRIVATE)
+
+
+@pytest.fixture
+def team_a_public_incident(reporter, team_a, assignee, staff):
+    """Reported by `reporter` in team A's category, and owned by `assignee`, a former member."""
+    incident = make_incident(reporter, title="Printer on fire", category=category_of(team_a))
+    return assign_then_leave_team(incident, assignee, by=staff)
+
+
+@pytest.fixture
+def team_a_private_incident(reporter, team_a, assignee, staff):
+    incident = make_incident(
+        reporter, title="Badge lost in the car park", category=category_of(team_a), visibility=Visibility.PRIVATE
+    )
+    return assign_then_leave_team(incident, assignee, by=staff)

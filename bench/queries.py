@@ -2,15 +2,17 @@
 test client, in this process, against the bench database with the bench server's
 settings, inside `CaptureQueriesContext` (which records queries whatever DEBUG is).
 
-The request is made three times and the last one counted, as a gunicorn worker that has
-served a few requests would run it. It reads a JSON spec on stdin and writes JSON:
+The request is made twice uncounted, as a gunicorn worker that has served a few requests
+would run it, then three times counted, and the fewest queries kept (see `count`). It reads
+a JSON spec on stdin and writes JSON:
 
-    {"username": "load-user-00001",
-     "endpoints": [{"key": "api_first", "method": "GET", "path": "/api/publicIncidents",
-                    "auth": "token", "body": null}, ...]}
+    {"endpoints": [{"key": "api_first", "method": "GET", "path": "/api/publicIncidents",
+                    "auth": "token", "body": null, "user": "load-user-00001"}, ...]}
     -> {"api_first": {"queries": 7, "status": 200}, ...}
 
-`auth` is "token" (Authorization: Token), "session" (a signed-in browser) or null.
+`auth` is "token" (Authorization: Token), "session" (a signed-in browser) or null; `user`
+is the account an endpoint with `auth` is requested as (each gets one client per kind of
+credential, made on first use; a spec-level "username" is the default).
 """
 
 import json
@@ -32,18 +34,24 @@ def count(spec: dict) -> dict:
     from django.test.utils import CaptureQueriesContext
     from rest_framework.authtoken.models import Token
 
-    user = get_user_model().objects.get(username=spec["username"])
-    token, _ = Token.objects.get_or_create(user=user)
     host = {"HTTP_HOST": "127.0.0.1"}
-    clients = {
-        None: Client(**host),
-        "token": Client(**host, HTTP_AUTHORIZATION=f"Token {token.key}"),
-        "session": Client(**host),
-    }
-    clients["session"].force_login(user, backend="accounts.backends.UsernameOrEmailBackend")
+    clients = {None: Client(**host)}
+
+    def client_for(username: str | None, auth: str | None) -> Client:
+        key = (username, auth) if auth else None
+        if key not in clients:
+            user = get_user_model().objects.get(username=username)
+            if auth == "token":
+                token, _ = Token.objects.get_or_create(user=user)
+                clients[key] = Client(**host, HTTP_AUTHORIZATION=f"Token {token.key}")
+            else:
+                clients[key] = Client(**host)
+                clients[key].force_login(user, backend="accounts.backends.UsernameOrEmailBackend")
+        return clients[key]
+
     results = {}
     for endpoint in spec["endpoints"]:
-        client = clients[endpoint.get("auth")]
+        client = client_for(endpoint.get("user") or spec.get("username"), endpoint.get("auth"))
 
         def request(endpoint=endpoint, client=client):
             body = endpoint.get("body")
@@ -55,9 +63,16 @@ def count(spec: dict) -> dict:
         # an insert; by the third, a request runs as it does in a worker that has served many.
         request()
         request()
-        with CaptureQueriesContext(connection) as queries:
-            response = request()
-        results[endpoint["key"]] = {"queries": len(queries), "status": response.status_code}
+        # The fewest of three: the throttle's cache entry lives one second (the bench's
+        # `100000/s`), and on a machine so busy that a second passes between two requests
+        # the cache finds it expired and deletes it, one query more that is the machine's
+        # doing, not the endpoint's (it made one endpoint count 9 at one size, 10 at the other).
+        counted = []
+        for _ in range(3):
+            with CaptureQueriesContext(connection) as queries:
+                response = request()
+            counted.append(len(queries))
+        results[endpoint["key"]] = {"queries": min(counted), "status": response.status_code}
     return results
 
 

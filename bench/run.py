@@ -8,11 +8,14 @@ large one), in one run on one machine:
    (then ANALYZE TABLE), and the site under gunicorn with production settings
    (`bench.server.running_site`: DEBUG off, collected static files, a random SECRET_KEY,
    ALLOWED_HOSTS=127.0.0.1, API throttles set out of reach);
-2. a sign-in as `load-user-00001`, an ordinary user (not a responder), once through the
-   sign-in form (a session cookie for the pages) and once through POST /api/auth/token
-   (a token for the API);
-3. SQL queries per request for every endpoint (`bench/queries.py`: Django's test
-   client and `CaptureQueriesContext` against the same database and settings);
+2. a sign-in for each account an endpoint is measured as, once through the sign-in form
+   (a session cookie for the pages) and once through POST /api/auth/token (a token for
+   the API): `load-user-00001`, an ordinary user (not a responder), for most endpoints;
+   `load-responder-001`, a member of `response` and `load-facilities`, for the team
+   queue and "assigned to me";
+3. SQL queries per request for every endpoint, as its account (`bench/queries.py`:
+   Django's test client and `CaptureQueriesContext` against the same database and
+   settings);
 4. wrk against every endpoint: a warm-up second, then BENCH_DURATION seconds (default
    12) with BENCH_THREADS threads and BENCH_CONNECTIONS connections, split in
    BENCH_ROUNDS rounds (default 4) in which the sizes take turns, so that a burst of other
@@ -67,8 +70,12 @@ from bench.server import (  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_APP = "irms_site.wsgi:application"
 WRK_SCRIPT = ROOT / "bench" / "wrk.lua"
-USERNAME = "load-user-00001"
-PASSWORD = "bench-load-password-not-secret"
+USERNAME = "load-user-00001"  # an ordinary user: most endpoints are measured as them
+# A team member: seed_load makes every load responder a member of `response` (which sees
+# everything) and of one load team; the first one's is `load-facilities` (LOAD_TEAMS[0]).
+RESPONDER = "load-responder-001"
+RESPONDER_TEAM = "load-facilities"
+PASSWORD = "bench-load-password-not-secret"  # every load account's (seed_load --password)
 # Out of reach, but per second: DRF's throttle keeps every request time in its window, so
 # a per-minute rate this high would make one user's history (read, pickled and written to
 # the cache table on each request) grow to tens of thousands of entries during a run. A
@@ -99,6 +106,7 @@ class Endpoint:
     auth: str | None = None  # "token", "session" or None
     method: str = "GET"
     body: str | None = None
+    user: str = USERNAME  # the account it is measured as (when `auth` is set)
 
 
 def endpoints(long_thread: str) -> list[Endpoint]:
@@ -111,8 +119,29 @@ def endpoints(long_thread: str) -> list[Endpoint]:
         Endpoint("dashboard", "`GET /dashboard/`", "/dashboard/", "session"),
         Endpoint("web_public", "`GET /incidents/public/`", "/incidents/public/", "session"),
         Endpoint("detail", "`GET /incidents/<id>/` (100 responses)", f"/incidents/{long_thread}/", "session"),
+        # A team member's working views (RESPONDER: a member of `response` and RESPONDER_TEAM).
+        Endpoint(
+            "web_team", f"`GET /incidents/?team={RESPONDER_TEAM}` (team member)",
+            f"/incidents/?team={RESPONDER_TEAM}", "session", user=RESPONDER,
+        ),
+        Endpoint(
+            "web_assigned", "`GET /incidents/?assignee=me` (team member)",
+            "/incidents/?assignee=me", "session", user=RESPONDER,
+        ),
+        Endpoint(
+            "web_my_teams", "`GET /incidents/` (team member: my teams' open incidents)",
+            "/incidents/", "session", user=RESPONDER,
+        ),
+        Endpoint(
+            "api_team", f"`GET /api/publicIncidents?team={RESPONDER_TEAM}` (team member)",
+            f"/api/publicIncidents?team={RESPONDER_TEAM}", "token", user=RESPONDER,
+        ),
+        Endpoint(
+            "api_assigned", "`GET /api/publicIncidents?assignee=me` (team member)",
+            "/api/publicIncidents?assignee=me", "token", user=RESPONDER,
+        ),
         Endpoint("api_post", "`POST /api/incidents`", "/api/incidents", "token", "POST", POST_BODY),
-    ]
+    ]  # fmt: skip
 
 
 @dataclass
@@ -207,11 +236,23 @@ def api_token(base: str, username: str, password: str) -> str:
         return json.load(response)["token"]
 
 
-def headers_for(endpoint: Endpoint, token: str, session: str) -> dict[str, str]:
+def sign_in_all(base: str, measured: list[Endpoint]) -> dict[tuple[str, str], str]:
+    """Each account the endpoints are measured as, signed in once per kind of credential
+    they need: {(username, "session"): session id, (username, "token"): token}."""
+    credentials = {}
+    for username, auth in dict.fromkeys((e.user, e.auth) for e in measured if e.auth):
+        if auth == "session":
+            credentials[username, auth] = Browser(base).sign_in(username, PASSWORD)
+        else:
+            credentials[username, auth] = api_token(base, username, PASSWORD)
+    return credentials
+
+
+def headers_for(endpoint: Endpoint, credentials: dict[tuple[str, str], str]) -> dict[str, str]:
     if endpoint.auth == "token":
-        return {"Authorization": f"Token {token}"}
+        return {"Authorization": f"Token {credentials[endpoint.user, 'token']}"}
     if endpoint.auth == "session":
-        return {"Cookie": f"sessionid={session}"}
+        return {"Cookie": f"sessionid={credentials[endpoint.user, 'session']}"}
     return {}
 
 
@@ -289,9 +330,9 @@ def wrk(config: Config, url: str, endpoint: Endpoint, headers: dict[str, str], s
 
 def count_queries(site: Site, measured: list[Endpoint]) -> dict:
     spec = {
-        "username": USERNAME,
         "endpoints": [
-            {"key": e.key, "method": e.method, "path": e.path, "auth": e.auth, "body": e.body} for e in measured
+            {"key": e.key, "method": e.method, "path": e.path, "auth": e.auth, "body": e.body, "user": e.user}
+            for e in measured
         ],
     }
     result = subprocess.run(
@@ -392,14 +433,13 @@ def start_size(config: Config, stack: contextlib.ExitStack, size: int, port: int
         )
     )
     print(f"   {result.seed_summary}\n   serving on {site.url}, pids {site.pids()}", flush=True)
-    session = Browser(site.url).sign_in(USERNAME, PASSWORD)
-    token = api_token(site.url, USERNAME, PASSWORD)
     measured = endpoints(found["long_thread"])
+    credentials = sign_in_all(site.url, measured)
     deep = next(e for e in measured if e.key == "api_deep")
-    deep.path, result.deep_page = find_deep_page(site.url, token, config.deep_page)
+    deep.path, result.deep_page = find_deep_page(site.url, credentials[deep.user, "token"], config.deep_page)
     deep.label = "`GET /api/publicIncidents` deep page (via `Link`)"
     result.labels = {e.key: e.label for e in measured}
-    headers = {e.key: headers_for(e, token, session) for e in measured}
+    headers = {e.key: headers_for(e, credentials) for e in measured}
     queries = count_queries(site, measured)
     for endpoint in measured:
         rows = None
@@ -551,8 +591,9 @@ def report(config: Config, results: list[SizeResult], machine_info: dict, load: 
         + (f" × {config.gthreads} threads" if config.worker_class == "gthread" else "")
         + f", one site per size, all up at once; wrk: {config.threads} threads, {config.connections} connections, "
         f"{config.duration} s per endpoint and size in {config.rounds} round(s), sizes taking turns, after "
-        f"{config.warmup} s of warm-up; signed in as `{USERNAME}` (an ordinary user, not a responder). "
-        f"Run took {elapsed / 60:.1f} min."
+        f"{config.warmup} s of warm-up; signed in as `{USERNAME}` (an ordinary user, not a responder), "
+        f"the endpoints marked *team member* as `{RESPONDER}` (a member of `response`, which sees every "
+        f"incident, and of `{RESPONDER_TEAM}`). Run took {elapsed / 60:.1f} min."
         + (f" **Experiment:** served `{config.app}` {config.extra_env}." if config.app != DEFAULT_APP else ""),
         "",
     ]
@@ -580,9 +621,10 @@ def report(config: Config, results: list[SizeResult], machine_info: dict, load: 
             if value > TARGET_SIZE_RATIO:
                 missed.append(f"{key}: p50 @{r.size:,} is {value:.2f}× p50 @{base.size:,}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "| Size | Rows on first / deep API page | Deep ÷ first page p50 (≤ 1.5) | "
-              "API first page ÷ /healthz req/s (≥ 0.2) | Peak RSS per worker (VmHWM) | Seeding |",
-              "|---:|---|---:|---:|---|---|"]  # fmt: skip
+    lines += ["", "| Size | Rows on first / deep API page | Rows on the team member's API pages (team / assigned to me) | "
+              "Deep ÷ first page p50 (≤ 1.5) | API first page ÷ /healthz req/s (≥ 0.2) | "
+              "Peak RSS per worker (VmHWM) | Seeding |",
+              "|---:|---|---|---:|---:|---|---|"]  # fmt: skip
     for r in results:
         m = r.measurements
         deep = m["api_deep"].p50_ms / m["api_first"].p50_ms
@@ -594,7 +636,7 @@ def report(config: Config, results: list[SizeResult], machine_info: dict, load: 
         memory = ", ".join(f"{kb / 1024:.0f} MiB" for kb in r.peak_memory_kb.values()) or "?"
         lines.append(
             f"| {r.size:,} | {m['api_first'].rows} / {m['api_deep'].rows} (page {r.deep_page}) | "
-            f"{ratio_mark(deep, TARGET_DEEP_RATIO)} | {ratio_mark(share, TARGET_API_SHARE, at_most=False)} | "
+            f"{m['api_team'].rows} / {m['api_assigned'].rows} | {ratio_mark(deep, TARGET_DEEP_RATIO)} | {ratio_mark(share, TARGET_API_SHARE, at_most=False)} | "
             f"{memory} | {r.seed_seconds:.0f} s, {r.users:,} reporters |"
         )
     lines += [

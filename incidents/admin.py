@@ -13,7 +13,7 @@ from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from . import services
+from . import permissions, services
 from .models import TRANSITIONS, Category, Incident, IncidentEvent, Response, Status, Team
 
 # The change form's fields that update_incident takes.
@@ -66,6 +66,18 @@ class IncidentAdminForm(forms.ModelForm):
             category = cleaned.get("category") or services.default_category()
             if category is not None:
                 cleaned["team"] = category.team
+        # What the service would refuse after the form was accepted, said on the form.
+        category, team, assignee = cleaned.get("category"), cleaned.get("team"), cleaned.get("assignee")
+        if category is not None and "category" in self.changed_data and not category.active:
+            self.add_error("category", "This category is not active: choose an active one.")
+        # (A changed team with the same assignee is the service's: it clears a non-member.)
+        if (
+            assignee is not None
+            and team is not None
+            and "assignee" in self.changed_data
+            and not permissions.can_be_assigned(assignee, team.pk)
+        ):
+            self.add_error("assignee", f"{assignee.username} is not a member of {team}: assign a team member.")
         return cleaned
 
     def clean_status(self):
@@ -277,23 +289,31 @@ class IncidentAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(request, f"Skipped {len(refused)}: {'; '.join(sorted(set(refused)))}", messages.WARNING)
 
+    def _bulk_from_action_bar(self, request, queryset, field: str, missing: str, verb) -> None:
+        """An action whose value (`field`) is chosen in the action bar's extra field."""
+        form = IncidentActionForm(request.POST)
+        form.fields["action"].choices = self.get_action_choices(request)
+        value = form.cleaned_data.get(field) if form.is_valid() else None
+        if value is None:
+            self.message_user(request, missing, messages.ERROR)
+            return
+        self._bulk_update(request, queryset, verb(value), **{field: value})
+
     @admin.action(description="Assign selected incidents to… (the user below)")
     def assign_selected(self, request, queryset):
-        form = IncidentActionForm(request.POST)
-        if not form.is_valid() or form.cleaned_data.get("assignee") is None:
-            self.message_user(request, "Choose who to assign them to (a username) below the action.", messages.ERROR)
-            return
-        assignee = form.cleaned_data["assignee"]
-        self._bulk_update(request, queryset, f"Assigned to {assignee.username}:", assignee=assignee)
+        self._bulk_from_action_bar(
+            request,
+            queryset,
+            "assignee",
+            "Choose who to assign them to (a username) below the action.",
+            lambda user: f"Assigned to {user.username}:",
+        )
 
     @admin.action(description="Move selected incidents to team… (the team below)")
     def move_selected_to_team(self, request, queryset):
-        form = IncidentActionForm(request.POST)
-        if not form.is_valid() or form.cleaned_data.get("team") is None:
-            self.message_user(request, "Choose a team below the action.", messages.ERROR)
-            return
-        team = form.cleaned_data["team"]
-        self._bulk_update(request, queryset, f"Moved to {team.name}:", team=team)
+        self._bulk_from_action_bar(
+            request, queryset, "team", "Choose a team below the action.", lambda team: f"Moved to {team.name}:"
+        )
 
     @admin.action(description="Acknowledge selected incidents")
     def acknowledge_selected(self, request, queryset):

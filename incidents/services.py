@@ -11,6 +11,8 @@ form error) or its subclass `WorkflowError` (not possible in the incident's curr
 management commands call these; none of them writes incidents directly.
 """
 
+import copy
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +20,7 @@ from django.utils import timezone
 from . import events, permissions, recipients, text
 from .models import (
     DEFAULT_CATEGORY,
+    DEFAULT_TEAM,
     TRANSITIONS,
     Category,
     Incident,
@@ -56,10 +59,18 @@ def _record(*new_events: IncidentEvent) -> None:
         recipients.announce(event)
 
 
-def default_category() -> Category | None:
-    """The category of a report that names none: `general`, else the first active one."""
+def default_category() -> Category:
+    """The category of a report that names none: `general`, else the first active one.
+    Should staff have deactivated every category, `general` (and its `response` team)
+    comes back rather than a report being refused: a report is never lost to set-up."""
     active = Category.objects.active().select_related("team")
-    return active.filter(slug=DEFAULT_CATEGORY).first() or active.first()
+    category = active.filter(slug=DEFAULT_CATEGORY).first() or active.first()
+    if category is None:
+        team, _ = Team.objects.get_or_create(slug=DEFAULT_TEAM, defaults={"name": "Response team", "sees_all": True})
+        category, _ = Category.objects.update_or_create(
+            slug=DEFAULT_CATEGORY, defaults={"active": True}, create_defaults={"name": "General", "team": team}
+        )
+    return category
 
 
 @transaction.atomic
@@ -76,7 +87,7 @@ def report_incident(
     and the incident goes to its category's team (no category: the default one)."""
     _require(getattr(reporter, "is_authenticated", False), "Sign in to report an incident.")
     category = category or default_category()
-    if category is None or not category.active:
+    if not category.active:
         raise ValidationError({"category": "Choose one of the listed categories."})
     incident = Incident(
         reporter=reporter,
@@ -122,11 +133,14 @@ def update_incident(
     """
     incident = _locked(incident)
     _require(permissions.can_view(actor, incident), "You may not change this incident.")
+    # Rights are judged on the incident as found under the lock, whatever this same call
+    # changes first (a member of its team may re-grade it while moving it away).
+    found = copy.copy(incident)
     new_events: list[IncidentEvent] = []
 
     edits = {"title": title, "description": description, "visibility": visibility}
     if any(value is not None for value in edits.values()):
-        new_events += _edit(incident, actor, **edits)
+        new_events += _edit(incident, found, actor, **edits)
     if reporter is not UNCHANGED and reporter != incident.reporter:
         _require(actor.is_staff, "Only staff may change who reported an incident.")
         new_events.append(events.reporter_changed(incident, actor=actor, old=incident.reporter, new=reporter))
@@ -134,15 +148,15 @@ def update_incident(
     # As for severity, asking for one of these needs the right to change it, even when
     # the value asked for is the current one.
     if category is not None:
-        new_events += _change_category(incident, actor, category)
+        new_events += _change_category(incident, found, actor, category)
     if team is not None:
-        new_events += _change_team(incident, actor, team)
+        new_events += _change_team(incident, found, actor, team)
     if assignee is not UNCHANGED:
-        new_events += _assign(incident, actor, assignee)
+        new_events += _assign(incident, found, actor, assignee)
     if severity is not None:
-        new_events += _change_severity(incident, actor, severity)
+        new_events += _change_severity(incident, found, actor, severity)
     if status is not None and status != incident.status:
-        new_events += _change_status(incident, actor, status)
+        new_events += _change_status(incident, found, actor, status)
 
     if new_events:
         # Field values only: the reporter may be a deleted account (null), and the row's
@@ -153,11 +167,11 @@ def update_incident(
     return incident
 
 
-def _edit(incident: Incident, actor, **values) -> list[IncidentEvent]:
-    _require(permissions.can_edit(actor, incident), "You may not edit this incident.")
+def _edit(incident: Incident, found: Incident, actor, **values) -> list[IncidentEvent]:
+    _require(permissions.can_edit(actor, found), "You may not edit this incident.")
     visibility = values["visibility"]
     if visibility is not None and visibility != incident.visibility:
-        _require(permissions.can_change_visibility(actor, incident), "You may not change who can see this incident.")
+        _require(permissions.can_change_visibility(actor, found), "You may not change who can see this incident.")
     if values["title"] is not None:
         values["title"] = text.single_line(values["title"], field="title")
     if values["description"] is not None:
@@ -171,8 +185,8 @@ def _edit(incident: Incident, actor, **values) -> list[IncidentEvent]:
     return changed
 
 
-def _change_category(incident: Incident, actor, category: Category) -> list[IncidentEvent]:
-    _require(permissions.can_work(actor, incident), "You may not change the category of this incident.")
+def _change_category(incident: Incident, found: Incident, actor, category: Category) -> list[IncidentEvent]:
+    _require(permissions.can_work(actor, found), "You may not change the category of this incident.")
     if category.pk == incident.category_id:
         return []
     if not category.active:
@@ -182,8 +196,8 @@ def _change_category(incident: Incident, actor, category: Category) -> list[Inci
     return [events.category_changed(incident, actor=actor, old=old, new=category)]
 
 
-def _change_team(incident: Incident, actor, team: Team) -> list[IncidentEvent]:
-    _require(permissions.can_change_team(actor, incident), "You may not move this incident to another team.")
+def _change_team(incident: Incident, found: Incident, actor, team: Team) -> list[IncidentEvent]:
+    _require(permissions.can_change_team(actor, found), "You may not move this incident to another team.")
     if team.pk == incident.team_id:
         return []
     old = incident.team
@@ -196,8 +210,8 @@ def _change_team(incident: Incident, actor, team: Team) -> list[IncidentEvent]:
     return changed
 
 
-def _assign(incident: Incident, actor, assignee) -> list[IncidentEvent]:
-    _require(permissions.can_assign(actor, incident), "You may not assign this incident.")
+def _assign(incident: Incident, found: Incident, actor, assignee) -> list[IncidentEvent]:
+    _require(permissions.can_assign(actor, found), "You may not assign this incident.")
     if getattr(assignee, "pk", None) == incident.assignee_id:
         return []
     if assignee is not None and not (
@@ -211,8 +225,8 @@ def _assign(incident: Incident, actor, assignee) -> list[IncidentEvent]:
     return [events.assignment_changed(incident, actor=actor, old=old, new=assignee)]
 
 
-def _change_severity(incident: Incident, actor, severity: str) -> list[IncidentEvent]:
-    _require(permissions.can_change_severity(actor, incident), "You may not change the severity of this incident.")
+def _change_severity(incident: Incident, found: Incident, actor, severity: str) -> list[IncidentEvent]:
+    _require(permissions.can_change_severity(actor, found), "You may not change the severity of this incident.")
     if severity not in Severity.values:
         raise ValidationError({"severity": f"“{severity}” is not a severity."})
     old = incident.severity
@@ -222,14 +236,14 @@ def _change_severity(incident: Incident, actor, severity: str) -> list[IncidentE
     return [events.severity_changed(incident, actor=actor, old=old, new=severity)]
 
 
-def _change_status(incident: Incident, actor, status: str) -> list[IncidentEvent]:
+def _change_status(incident: Incident, found: Incident, actor, status: str) -> list[IncidentEvent]:
     """Move along the workflow (`models.TRANSITIONS`), stamping acknowledged/resolved/closed."""
     old = incident.status
     if status not in Status.values:
         raise ValidationError({"status": f"“{status}” is not a status."})
     if status == old:
         raise WorkflowError({"status": f"The incident is already {old}."})
-    if status not in permissions.allowed_statuses(actor, incident):
+    if status not in permissions.allowed_statuses(actor, found):
         if status not in TRANSITIONS[old]:
             raise WorkflowError({"status": f"An incident cannot move from {old} to {status}."})
         raise PermissionDenied(f"You may not move this incident from {old} to {status}.")

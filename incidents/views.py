@@ -108,7 +108,8 @@ class IncidentQueueView(IncidentListBaseView):
         queryset = Incident.objects.visible_to(self.request.user)
         # A team member's queue opens on their teams' open incidents; any filter, or
         # ?all=1, shows everything they may see.
-        self.my_teams_view = not self.request.GET and bool(team_membership(self.request.user).team_ids)
+        asked = set(self.request.GET) - {"page"}
+        self.my_teams_view = not asked and bool(team_membership(self.request.user).team_ids)
         if self.my_teams_view:
             return queryset.filter(team_id__in=team_membership(self.request.user).team_ids, status__in=OPEN_STATUSES)
         return queryset
@@ -298,6 +299,9 @@ class IncidentAssignView(View):
             if assignee is None:
                 messages.error(request, f"No user is called “{username}”.")
                 return render_detail(request, incident, status=400)
+        if assignee is not None and not assignee.is_active:
+            messages.error(request, f"{assignee.username}'s account is deactivated: assign someone else.")
+            return render_detail(request, incident, status=400)
         try:
             services.assign(incident=incident, actor=request.user, assignee=assignee)
         except ValidationError as error:
@@ -317,6 +321,14 @@ class IncidentTeamView(IncidentControlView):
     field = "team"
     service = services.move_to_team
     success_message = "Moved to {value}."
+
+    def post(self, request, incident_id):
+        response = super().post(request, incident_id)
+        incident = Incident.objects.filter(incident_id=incident_id).first()
+        if response.status_code == 302 and incident is not None and not permissions.can_view(request.user, incident):
+            # A private incident moved to a team the mover is not in: they may not see it now.
+            return redirect("incidents:queue")
+        return response
 
 
 class IncidentSeverityView(IncidentControlView):

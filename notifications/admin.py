@@ -12,13 +12,14 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
 
     list_display = ("created_at", "kind", "to", "subject", "state", "attempts", "next_attempt_at", "sent_at")
     list_filter = ("state", "kind", "created_at")
-    search_fields = ("=to", "subject")
+    search_fields = ("=to", "subject", "=message_id")
     date_hierarchy = "created_at"
     show_full_result_count = False
     readonly_fields = (
         "kind",
         "to",
         "subject",
+        "message_id",
         "body_text",
         "body_html",
         "state",
@@ -26,6 +27,8 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
         "last_error",
         "created_at",
         "next_attempt_at",
+        "claimed_at",
+        "lease_expires_at",
         "sent_at",
     )
     actions = ("retry_selected",)
@@ -39,7 +42,7 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Send selected e-mails again (failed or stuck ones)")
+    @admin.action(description="Send selected e-mails again (failed ones, and ones whose worker died)")
     def retry_selected(self, request, queryset):
         count = outbox.retry(queryset)
         self.message_user(request, f"Queued {count} e-mail{'s' if count != 1 else ''} again.", messages.SUCCESS)

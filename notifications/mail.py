@@ -3,11 +3,15 @@
 Links in mail come from SITE_URL, never from a request's Host header.
 """
 
+import logging
+
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 
 from .models import OutgoingEmail
+
+logger = logging.getLogger(__name__)
 
 
 def absolute(path: str) -> str:
@@ -30,11 +34,30 @@ def render(template: str, context: dict) -> dict:
     }
 
 
-def send(email: OutgoingEmail) -> None:
-    """One SMTP conversation (or whatever EMAIL_BACKEND is); raises on any failure."""
+def send(email: OutgoingEmail, renew=lambda: None) -> None:
+    """One SMTP conversation (or whatever EMAIL_BACKEND is); raises on any failure before
+    the server took the message. `renew()` (the delivery's lease) is called once the
+    connection is up, just before the message itself: a worker that took too long to get
+    there and lost its row stops before sending. Every attempt carries the row's own
+    Message-ID, so a copy sent again after a crash is recognisably the same message."""
     message = EmailMultiAlternatives(
-        subject=email.subject, body=email.body_text, from_email=settings.DEFAULT_FROM_EMAIL, to=[email.to]
+        subject=email.subject,
+        body=email.body_text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.to],
+        headers={"Message-ID": email.message_id},
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")
-    message.send()
+    connection = get_connection()
+    try:
+        connection.open()
+        renew()
+        connection.send_messages([message])
+    finally:
+        # Once the server has said 250 the message is its; a QUIT that times out must not
+        # turn that into a failure, and so into a second copy.
+        try:
+            connection.close()
+        except Exception as error:  # any failure to say goodbye is harmless
+            logger.info("Closing the mail connection failed after the conversation: %s", error)

@@ -3,13 +3,19 @@
 A row is written in the same transaction as the change it reports (a rolled-back change
 leaves nothing to send; a committed one always has its message), together with the task
 that delivers it. `state` makes each delivery at most once per row: a worker claims a
-queued row (queued -> sending) before it talks to the outside world, then records the
-result. The fields every channel shares live on `OutboxMessage`; each channel adds what
-its message needs (mail today; webhooks and chat reuse the same machinery).
+queued row (queued -> sending) under a lease before it talks to the outside world, then
+records the result. A worker that dies mid-delivery leaves its lease to expire, and any
+other worker then takes the row back (`delivery.recover`). The fields every channel shares
+live on `OutboxMessage`; each channel adds what its message needs (mail today; webhooks and
+chat reuse the same machinery through `delivery.Channel`).
 
 This app knows no domain: callers give it rendered content and an address.
 """
 
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core.mail import make_msgid
 from django.db import models
 from django.utils import timezone
 
@@ -27,10 +33,22 @@ class OutboxMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # While `sending`: the worker that claimed the row owns it until then. Past it, the
+    # worker is presumed dead and the row may be taken back (compare-and-set on this value).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The django-tasks-db task last enqueued to deliver this row (DBTaskResult.id): a queued
+    # row whose task is neither waiting nor running lost it with a dead worker.
+    task_id = models.UUIDField(null=True, blank=True, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True
+
+
+def new_message_id() -> str:
+    """A fresh Message-ID header value in the domain of DEFAULT_FROM_EMAIL."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
+    return make_msgid(domain=domain or "localhost")
 
 
 class OutgoingEmail(OutboxMessage):
@@ -41,10 +59,17 @@ class OutgoingEmail(OutboxMessage):
     subject = models.CharField(max_length=255)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
+    # Fixed when queued and sent on every attempt: a copy sent again after a crash (when it
+    # is unknown whether the server took the first) is the same message to MTAs and clients.
+    message_id = models.CharField(max_length=255, default=new_message_id, editable=False)
 
     class Meta:
         ordering = ("-created_at", "-id")
-        indexes = [models.Index(fields=["state", "-created_at"], name="email_state_newest")]
+        indexes = [
+            models.Index(fields=["state", "-created_at"], name="email_state_newest"),
+            # The recovery sweep's lookup of expired leases (state = sending).
+            models.Index(fields=["state", "lease_expires_at"], name="email_state_lease"),
+        ]
 
     def __str__(self):
         return f"{self.kind} to {self.to}"

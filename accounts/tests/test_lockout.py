@@ -1,14 +1,24 @@
-"""Sign-in lockout (accounts/lockout.py) from the outside: failures count against the
-account whatever spelling named it, on the web sign-in, the admin's and the token
-endpoint alike; an address is locked after many failures across accounts; and an
-unknown account is answered exactly as an existing one."""
+"""Sign-in lockout (accounts/lockout.py, django-axes) from the outside: failures count
+against the account whatever spelling named it, on the web sign-in, the admin's and the
+token endpoint alike; an address is locked after many failures across accounts; an
+unknown account is answered exactly as an existing one; ten failures lock a username at
+an address for fifteen minutes, even against the right password, until the cool-off time
+passes or the access attempts are deleted; and an overlong username is no server error."""
 
+import json
+from datetime import timedelta
 from itertools import cycle
+from urllib.parse import urlencode
 
 import pytest
 from axes.models import AccessAttempt
+from django.conf import settings
+from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
+
+PASSWORD = "correct-horse-battery-42"  # the root conftest's password for every user
 
 ATTACKER = "203.0.113.7"
 ELSEWHERE = "198.51.100.1"
@@ -205,3 +215,162 @@ def test_an_address_lockout_reads_the_same_for_an_existing_and_an_unknown_accoun
     # then
     assert answer(existing) == answer(unknown)
     assert existing.status_code == 429
+
+
+# --- The limits, per username and address, on every sign-in; unlocking ---------------------------
+
+
+def test_lockout_settings():
+    assert settings.AXES_FAILURE_LIMIT == 10
+    assert timedelta(minutes=15) == settings.AXES_COOLOFF_TIME
+
+
+def fail_to_sign_in(client, path, username, times=10, address=ATTACKER):
+    for attempt in range(times):
+        response = client.post(path, {"username": username, "password": f"wrong-{attempt}"}, REMOTE_ADDR=address)
+        if attempt < times - 1:
+            # refused and shown again: 400 on the site's sign-in page, 200 on Django's admin's
+            assert response.status_code in (200, 400), f"attempt {attempt + 1} was {response.status_code}"
+
+
+def assert_locked_out_for_the_cool_off(response):
+    assert response.status_code == 429
+    assert response["Retry-After"] == str(15 * 60)
+    assert "Too many failed sign-in attempts" in response.content.decode()
+
+
+@pytest.mark.parametrize("username", ["alice", "nobody"], ids=["existing", "unknown"])
+def test_ten_failures_lock_the_sign_in_page_even_for_the_right_password(client, reporter, username):
+    # given
+    fail_to_sign_in(client, "/accounts/login/", username)
+
+    # when
+    response = client.post("/accounts/login/", {"username": username, "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
+
+    # then
+    assert_locked_out_for_the_cool_off(response)
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_lockout_reads_the_same_for_an_existing_and_an_unknown_account(reporter):
+    # given
+    answers = []
+    for username in ("alice", "nobody"):
+        client = Client()
+        fail_to_sign_in(client, "/accounts/login/", username)
+        # when
+        answers.append(
+            client.post("/accounts/login/", {"username": username, "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
+        )
+
+    # then
+    existing, unknown = answers
+    assert existing.status_code == unknown.status_code == 429
+    assert existing["Retry-After"] == unknown["Retry-After"]
+    assert existing.content == unknown.content
+
+
+def test_the_lockout_is_per_username_and_address(client, reporter, other):
+    # given
+    fail_to_sign_in(client, "/accounts/login/", "alice")
+
+    # when: another account from the same address, and the same account from elsewhere
+    other_account = Client().post("/accounts/login/", {"username": "bob", "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
+    elsewhere = Client().post(
+        "/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="198.51.100.1"
+    )
+
+    # then
+    assert other_account.status_code == 302
+    assert elsewhere.status_code == 302
+
+
+def test_the_admin_sign_in_locks_the_same_way(client, staff):
+    # given
+    fail_to_sign_in(client, "/admin/login/", "sam")
+
+    # when
+    response = client.post("/admin/login/", {"username": "sam", "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
+
+    # then
+    assert_locked_out_for_the_cool_off(response)
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_api_token_endpoint_locks_the_same_way(client, reporter):
+    # given
+    cache.clear()  # the "auth" throttle's counts live in the cache
+    for attempt in range(10):
+        response = client.post(
+            "/api/auth/token",
+            {"username": "alice", "password": f"wrong-{attempt}"},
+            content_type="application/json",
+            REMOTE_ADDR=ATTACKER,
+        )
+        if attempt < 9:
+            assert response.status_code == 401
+
+    # when
+    response = client.post(
+        "/api/auth/token",
+        {"username": "alice", "password": PASSWORD},
+        content_type="application/json",
+        REMOTE_ADDR=ATTACKER,
+    )
+
+    # then
+    assert response.status_code == 429
+    assert response["Retry-After"] == str(15 * 60)
+    assert "Too many failed sign-in attempts" in response.json()["error"]
+    assert "token" not in response.json()
+    assert not Token.objects.filter(user=reporter).exists()
+
+
+def test_deleting_the_access_attempts_unlocks_the_account(client, reporter):
+    # given
+    fail_to_sign_in(client, "/accounts/login/", "alice")
+    assert AccessAttempt.objects.exists()
+
+    # when: what "delete" on the admin's access-attempt list does
+    AccessAttempt.objects.all().delete()
+    response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
+
+    # then
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(reporter.pk)
+
+
+def test_the_lockout_ends_after_the_cool_off_time(client, reporter):
+    # given
+    fail_to_sign_in(client, "/accounts/login/", "alice")
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+
+    # when
+    response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
+
+    # then
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/accounts/login/", "application/x-www-form-urlencoded"),
+        ("/admin/login/", "application/x-www-form-urlencoded"),
+        ("/api/auth/token", "application/json"),
+    ],
+    ids=["sign-in", "admin sign-in", "api token"],
+)
+def test_an_overlong_username_is_refused_without_a_server_error(client, reporter, path, content_type):
+    # given: longer than any username (150) or address (254), and than axes' record of it (255)
+    cache.clear()
+    credentials = {"username": "a" * 300, "password": PASSWORD}
+    body = json.dumps(credentials) if content_type == "application/json" else urlencode(credentials)
+
+    # when
+    response = client.generic("POST", path, body, content_type=content_type, REMOTE_ADDR=ATTACKER)
+
+    # then
+    assert 200 <= response.status_code < 500
+    assert response.status_code not in (301, 302)
+    assert "_auth_user_id" not in client.session

@@ -12,7 +12,11 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import User
+from incidents.tests.factories import make_incident
+from notifications.models import OutgoingEmail
+from notifications.tests.mailbox import by_recipient, html_of, post_form
 
+PASSWORD = "correct-horse-battery-42"  # the root conftest's password for every user
 NEW_PASSWORD = "another-Strong-passphrase-77"
 
 
@@ -443,3 +447,116 @@ def test_post_with_csrf_token_is_accepted(db):
     # then
     assert response.status_code == 302
     assert User.objects.filter(username="carol").exists()
+
+
+# --- No account enumeration ----------------------------------------------------------
+
+
+def test_sign_in_error_is_the_same_for_an_unknown_account_and_a_wrong_password(client, reporter):
+    # when
+    wrong_password = client.post("/accounts/login/", {"username": "alice", "password": "not-the-password"})
+    unknown_user = client.post("/accounts/login/", {"username": "nobody", "password": "not-the-password"})
+    unknown_email = client.post("/accounts/login/", {"username": "nobody@example.com", "password": "not-the-password"})
+
+    # then
+    errors = [response.context["form"].errors for response in (wrong_password, unknown_user, unknown_email)]
+    assert wrong_password.status_code == unknown_user.status_code == unknown_email.status_code
+    assert errors[0] == errors[1] == errors[2]
+    assert "do not match an account" in str(errors[0])
+
+
+def test_password_reset_answers_the_same_for_known_and_unknown_addresses(client, reporter):
+    # when
+    known = client.post("/accounts/password_reset/", {"email": "alice@example.com"})
+    unknown = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
+
+    # then
+    assert known.status_code == unknown.status_code == 302
+    assert known["Location"] == unknown["Location"] == "/accounts/password_reset/done/"
+    # The mail goes only to the real account, queued: neither answer waits on SMTP.
+    assert list(OutgoingEmail.objects.filter(kind="password_reset").values_list("to", flat=True)) == [
+        "alice@example.com"
+    ]
+
+
+# --- Mail: the welcome, the reset link, the preferences -----------------------------------
+
+PREFERENCES = (
+    "email_on_sign_in",
+    "email_on_my_report",
+    "email_on_new_incident",
+    "email_on_response",
+    "email_on_status_change",
+)
+
+
+def test_registration_sends_one_welcome_mail(client, db, run_tasks, mailoutbox):
+    # when
+    response = post_form(
+        client,
+        "/accounts/register/",
+        {"username": "newbie", "email": "newbie@example.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
+
+    # then
+    assert response.status_code == 302
+    assert mailoutbox == []
+    assert run_tasks() == 1
+    (message,) = mailoutbox
+    assert message.to == ["newbie@example.com"]
+    assert message.subject == "Welcome to IRMS, newbie"
+    assert "http://testserver/dashboard/" in message.body
+    assert 'href="http://testserver/dashboard/"' in html_of(message)
+    assert OutgoingEmail.objects.get().state == OutgoingEmail.State.SENT
+    # and the new user is signed in and can use the site
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_password_reset_mail_goes_whatever_the_preferences(client, run_tasks, mailoutbox, reporter):
+    # given
+    for preference in PREFERENCES:
+        setattr(reporter, preference, False)
+    reporter.save()
+
+    # when
+    response = post_form(client, "/accounts/password_reset/", {"email": reporter.email})
+
+    # then
+    assert response.status_code == 302
+    assert mailoutbox == []
+    assert run_tasks() == 1
+    (message,) = mailoutbox
+    assert message.to == [reporter.email]
+    assert message.subject == "Reset your IRMS password"
+    assert re.search(r"http://testserver/accounts/reset/[^/\s]+/[^/\s]+/", message.body)
+    assert re.search(r'href="http://testserver/accounts/reset/[^/"]+/[^/"]+/"', html_of(message))
+
+
+def test_profile_form_saves_preferences_with_checkbox_semantics(client, run_tasks, mailoutbox, reporter, responder):
+    # given
+    client.force_login(reporter)
+
+    # when only one box is ticked
+    response = post_form(client, "/accounts/profile/notifications/", {"email_on_response": "on"})
+
+    # then the ticked one is on and every absent one is off
+    assert response.status_code == 302
+    reporter.refresh_from_db()
+    assert {name: getattr(reporter, name) for name in PREFERENCES} == {
+        "email_on_sign_in": False,
+        "email_on_my_report": False,
+        "email_on_new_incident": False,
+        "email_on_response": True,
+        "email_on_status_change": False,
+    }
+    # and the next report sends the reporter no confirmation
+    make_incident(reporter)
+    run_tasks()
+    assert set(by_recipient(mailoutbox)) == {responder.email}
+
+    # when every box is ticked again
+    post_form(client, "/accounts/profile/notifications/", dict.fromkeys(PREFERENCES, "on"))
+
+    # then
+    reporter.refresh_from_db()
+    assert all(getattr(reporter, name) for name in PREFERENCES)

@@ -71,6 +71,21 @@ def category_of(team: Team) -> Category:
     return team.categories.order_by("position", "pk").first()
 
 
+def assign_then_leave_team(incident: Incident, assignee, *, by) -> Incident:
+    """Give `incident` to `assignee` with `services.assign` (acting as `by`, who works it),
+    then take `assignee` off the incident's team: someone who left the team but still owns
+    the incident. The service only assigns members of the team (or staff), so they join it
+    first; leaving a team, in the admin as here, unassigns nobody. Returns the incident as
+    stored."""
+    incident.team.members.add(assignee)
+    services.assign(incident=incident, actor=by, assignee=assignee)
+    incident.team.members.remove(assignee)
+    # Membership is read once per user object (models.team_membership): forget any read
+    # while they were a member, as the next request would.
+    vars(assignee).pop("_irms_membership", None)
+    return Incident.objects.get(pk=incident.pk)
+
+
 def make_responder(make_user, name: str = "rita", **extra):
     """A member of the `response` team, which sees and works every incident (the former
     Responders group). `make_user` is the root conftest's fixture; `extra` goes to

@@ -9,7 +9,7 @@ import pytest
 from incidents import permissions
 from incidents.models import Incident, Status, Visibility
 
-from .factories import advance_to, make_incident, make_responder
+from .factories import advance_to, assign_then_leave_team, category_of, make_incident, make_responder
 
 PUBLIC, PRIVATE = Visibility.PUBLIC, Visibility.PRIVATE
 REPORTED, ACKNOWLEDGED, IN_PROGRESS, RESOLVED, CLOSED = (
@@ -35,35 +35,56 @@ def carol(make_user):
 
 # --- Who sees what -------------------------------------------------------------------------
 
-# Per viewer: may it see an incident that is (its own, public), (its own, private),
-# (someone else's, public), (someone else's, private)? None: an anonymous user owns nothing.
+# Per viewer: may it see an incident that is its own (reported in the default category, the
+# `response` team's), carol's in the default category, or carol's of team A (assigned to
+# `assignee`, who has left team A since), public and private? None: an anonymous user owns
+# nothing.
+OWN, DEFAULT_TEAM, TEAM_A = "own", "default-team", "team-a"
+COLUMNS = [(whose, visibility) for whose in (OWN, DEFAULT_TEAM, TEAM_A) for visibility in (PUBLIC, PRIVATE)]
 # fmt: off
 VISIBLE = {
-    #                      own public, own private, other public, other private
-    "anonymous":          (None,       None,        False,        False),
-    "reporter":           (True,       True,        True,         False),
-    "responder":          (True,       True,        True,         True),
-    "staff":              (True,       True,        True,         True),
-    "inactive":           (False,      False,       False,        False),
-    "inactive_reporter":  (False,      False,       False,        False),
+    #                      own             carol's, default team   carol's, team A
+    #                      public, private public, private         public, private
+    "anonymous":          (None,  None,    False, False,           False, False),
+    "reporter":           (True,  True,    True,  False,           True,  False),
+    "other":              (True,  True,    True,  False,           True,  False),
+    "team_a_member":      (True,  True,    True,  False,           True,  True),
+    "team_b_member":      (True,  True,    True,  False,           True,  False),
+    "responder":          (True,  True,    True,  True,            True,  True),   # a sees_all team
+    "assignee":           (True,  True,    True,  False,           True,  True),   # of carol's team A ones
+    "staff":              (True,  True,    True,  True,            True,  True),
+    "inactive":           (False, False,   False, False,           False, False),
+    "inactive_reporter":  (False, False,   False, False,           False, False),
 }
 # fmt: on
 
 VISIBILITY_CASES = [
     pytest.param(role, whose, visibility, expected, id=f"{role}-{whose}-{visibility}")
     for role, row in VISIBLE.items()
-    for (whose, visibility), expected in zip(
-        [("own", PUBLIC), ("own", PRIVATE), ("other", PUBLIC), ("other", PRIVATE)], row, strict=True
-    )
+    for (whose, visibility), expected in zip(COLUMNS, row, strict=True)
     if expected is not None
 ]
 
 
+@pytest.fixture
+def make_carols(carol, team_a, team_b_member, assignee, staff):
+    """carol's incident in the default category, or of team A (then assigned to `assignee`,
+    who left team A afterwards). `team_b_member` is asked for so that team B exists too."""
+
+    def make(whose, visibility):
+        if whose == DEFAULT_TEAM:
+            return make_incident(carol, visibility=visibility)
+        incident = make_incident(carol, category=category_of(team_a), visibility=visibility)
+        return assign_then_leave_team(incident, assignee, by=staff)
+
+    return make
+
+
 @pytest.mark.parametrize(("role", "whose", "visibility", "expected"), VISIBILITY_CASES)
-def test_visible_to_and_can_view_agree_with_the_rules(request, carol, role, whose, visibility, expected):
+def test_visible_to_and_can_view_agree_with_the_rules(request, make_carols, role, whose, visibility, expected):
     # given
     viewer = request.getfixturevalue(role)
-    incident = make_incident(viewer if whose == "own" else carol, visibility=visibility)
+    incident = make_incident(viewer, visibility=visibility) if whose == OWN else make_carols(whose, visibility)
 
     # when
     in_queryset = Incident.objects.visible_to(viewer).filter(pk=incident.pk).exists()
@@ -74,11 +95,12 @@ def test_visible_to_and_can_view_agree_with_the_rules(request, carol, role, whos
 
 
 @pytest.mark.parametrize("role", list(VISIBLE))
-def test_visible_to_returns_exactly_what_can_view_allows(request, carol, role):
-    # given: one incident of each visibility from the viewer (when it can report) and carol
+def test_visible_to_returns_exactly_what_can_view_allows(request, make_carols, role):
+    # given: one incident of each kind and visibility from carol, and from the viewer when it can report
     viewer = request.getfixturevalue(role)
-    authors = [carol] if role == "anonymous" else [carol, viewer]
-    incidents = [make_incident(author, visibility=v) for author in authors for v in (PUBLIC, PRIVATE)]
+    incidents = [make_carols(whose, v) for whose in (DEFAULT_TEAM, TEAM_A) for v in (PUBLIC, PRIVATE)]
+    if role != "anonymous":
+        incidents += [make_incident(viewer, visibility=v) for v in (PUBLIC, PRIVATE)]
 
     # when
     listed = list(Incident.objects.visible_to(viewer).values_list("pk", flat=True))
@@ -197,6 +219,75 @@ def test_what_each_role_may_do(request, reporter, staff, role, visibility, statu
     assert permissions.can_respond(user, incident) is respond
     assert permissions.can_edit(user, incident) is edit
     assert permissions.can_change_severity(user, incident) is severity
+    assert sorted(allowed) == sorted(moves)
+    assert all(permissions.can_change_status(user, incident, s) == (s in moves) for s in Status.values)
+
+
+# Per (role, visibility) of alice's incident of team A, assigned to `assignee` (who has left
+# team A since), per status: (can_respond, can_edit, can_change_severity, can_assign,
+# can_change_team, allowed_statuses).
+NOTHING_TO_WORK = (False, False, False, False, False, set())
+RESPOND_ONLY = (True, False, False, False, False, set())
+WORKS_IT = {
+    REPORTED: (True, False, True, True, True, {ACKNOWLEDGED, RESOLVED}),
+    ACKNOWLEDGED: (True, False, True, True, True, {IN_PROGRESS, RESOLVED}),
+    IN_PROGRESS: (True, False, True, True, True, {RESOLVED}),
+    RESOLVED: (True, False, True, True, True, {IN_PROGRESS, CLOSED}),
+    CLOSED: NOTHING_TO_WORK,
+}
+SEES_IT = dict.fromkeys((REPORTED, ACKNOWLEDGED, IN_PROGRESS, RESOLVED), RESPOND_ONLY) | {CLOSED: NOTHING_TO_WORK}
+TEAM_ACTIONS = {
+    ("team_a_member", PUBLIC): WORKS_IT,
+    ("team_a_member", PRIVATE): WORKS_IT,
+    ("responder", PRIVATE): WORKS_IT,  # a sees_all team's member
+    ("team_b_member", PUBLIC): SEES_IT,
+    ("team_b_member", PRIVATE): dict.fromkeys(Status.values, NOTHING_TO_WORK),
+    ("assignee", PUBLIC): SEES_IT,
+    ("assignee", PRIVATE): SEES_IT,
+}
+
+TEAM_ACTION_CASES = [
+    pytest.param(role, visibility, status, *expected, id=f"{role}-{visibility}-{status}")
+    for (role, visibility), rows in TEAM_ACTIONS.items()
+    for status, expected in rows.items()
+]
+
+
+@pytest.mark.parametrize(
+    ("role", "visibility", "status", "respond", "edit", "severity", "assign", "team", "moves"),
+    TEAM_ACTION_CASES,
+)
+def test_what_each_team_role_may_do(
+    request,
+    reporter,
+    staff,
+    team_a,
+    team_b_member,
+    assignee,
+    role,
+    visibility,
+    status,
+    respond,
+    edit,
+    severity,
+    assign,
+    team,
+    moves,
+):
+    # given: alice's incident of team A, owned by a former member, brought to `status` by staff
+    incident = make_incident(reporter, category=category_of(team_a), visibility=visibility)
+    incident = advance_to(assign_then_leave_team(incident, assignee, by=staff), status, by=staff)
+    user = request.getfixturevalue(role)
+
+    # when
+    allowed = permissions.allowed_statuses(user, incident)
+
+    # then
+    assert permissions.can_respond(user, incident) is respond
+    assert permissions.can_edit(user, incident) is edit
+    assert permissions.can_change_severity(user, incident) is severity
+    assert permissions.can_assign(user, incident) is assign
+    assert permissions.can_change_team(user, incident) is team
     assert sorted(allowed) == sorted(moves)
     assert all(permissions.can_change_status(user, incident, s) == (s in moves) for s in Status.values)
 

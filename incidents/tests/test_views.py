@@ -1,5 +1,6 @@
-"""The incident web pages, through the test client: who may see and do what, the forms,
-what the pages show (and never show), the lists, and how many queries each page costs."""
+"""The incident web pages, through the test client: the forms, what the pages show (and
+never show), the lists, and how many queries each page costs. Who may see and do what on
+each page: the authorization matrix, irms_site/tests/test_authorization_matrix.py."""
 
 from datetime import timedelta
 
@@ -60,99 +61,6 @@ def dated(incident, when):
     """Back-date an incident (services stamp 'now'), for tests about order."""
     Incident.objects.filter(pk=incident.pk).update(created_at=when)
     return incident
-
-
-# --- Authorization matrix -------------------------------------------------------------------
-#
-# Every incident page and action, for every kind of user, on a public and a private
-# Reported incident that `reporter` filed. Anonymous users are always sent to sign in.
-# "404" where the user may not see the incident (never 403, which would confirm it exists),
-# "403" where they see it but may not do this, "200"/"302" where they may.
-
-ACTIONS = {
-    # name: (method, path after /incidents/<id>/, data)
-    "view": ("get", "", None),
-    "edit-form": ("get", "edit/", None),
-    "edit": ("post", "edit/", {"title": "Corrected title", "description": "Corrected description."}),
-    "respond": ("post", "respond/", {"description": "On my way."}),
-    "acknowledge": ("post", "status/", {"status": Status.ACKNOWLEDGED}),
-    "close": ("post", "status/", {"status": Status.CLOSED}),
-    "severity": ("post", "severity/", {"severity": Severity.CRITICAL}),
-}
-
-USERS = ("reporter", "other", "responder", "staff")
-
-# fmt: off
-EXPECTED = {
-    # public/private     reporter   other      responder  staff
-    "view":             ("200/200", "200/404", "200/200", "200/200"),
-    "edit-form":        ("200/200", "403/404", "403/403", "200/200"),
-    "edit":             ("302/302", "403/404", "403/403", "302/302"),
-    "respond":          ("302/302", "302/404", "302/302", "302/302"),
-    "acknowledge":      ("403/403", "403/404", "302/302", "302/302"),
-    "close":            ("302/302", "403/404", "403/403", "302/302"),
-    "severity":         ("403/403", "403/404", "302/302", "302/302"),
-}
-# fmt: on
-
-
-def matrix():
-    for action, row in EXPECTED.items():
-        for who, cell in zip(USERS, row, strict=True):
-            public, private = cell.split("/")
-            for visibility, outcome in (("public", public), ("private", private)):
-                yield pytest.param(action, who, visibility, outcome, id=f"{action}-{who}-{visibility}")
-        for visibility in ("public", "private"):
-            yield pytest.param(action, "anonymous", visibility, "login", id=f"{action}-anonymous-{visibility}")
-
-
-def action_happened(action, incident, actor) -> bool:
-    incident.refresh_from_db()
-    events = IncidentEvent.objects.filter(incident=incident, actor=actor)
-    if action == "edit":
-        return (
-            incident.title == "Corrected title"
-            and incident.description == "Corrected description."
-            and events.filter(kind=EventKind.EDITED).count() == 2
-        )
-    if action == "respond":
-        response = Response.objects.get(incident=incident, author=actor, description="On my way.")
-        return events.filter(kind=EventKind.RESPONDED, response=response).exists()
-    if action in ("acknowledge", "close"):
-        status = ACTIONS[action][2]["status"]
-        return incident.status == status and events.filter(kind=EventKind.STATUS_CHANGED, new_value=status).exists()
-    if action == "severity":
-        return incident.severity == Severity.CRITICAL and events.filter(kind=EventKind.SEVERITY_CHANGED).exists()
-    raise AssertionError(f"no check for {action}")
-
-
-# `db` is named although the users come from `getfixturevalue`: pytest-django sets up the
-# test database only for the tests that name it, so `-k matrix` would otherwise run
-# against the configured (real) database.
-@pytest.mark.parametrize(("action", "who", "visibility", "expected"), list(matrix()))
-def test_authorization_matrix(db, client, request, action, who, visibility, expected):
-    # given
-    incident = request.getfixturevalue(f"{visibility}_incident")
-    user = None if who == "anonymous" else request.getfixturevalue(who)
-    signed_in(client, user)
-    method, suffix, data = ACTIONS[action]
-    url = f"{incident.get_absolute_url()}{suffix}"
-    before = stored(incident)
-
-    # when
-    response = getattr(client, method)(url, data)
-
-    # then
-    if expected == "login":
-        assert response.status_code == 302
-        assert response["Location"] == f"/accounts/login/?next={url}"
-    else:
-        assert response.status_code == int(expected)
-    if expected == "302":
-        assert response["Location"] == incident.get_absolute_url()
-        assert action_happened(action, incident, user)
-    else:
-        assert stored(incident) == before
 
 
 # --- Reporting ------------------------------------------------------------------------------

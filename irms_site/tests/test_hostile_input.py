@@ -18,12 +18,7 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import User
 from incidents.models import Incident, IncidentEvent, Response
-from incidents.tests import conftest as incident_fixtures
 from notifications.models import OutgoingEmail
-
-# The incident tests' users and incidents (irms_site/tests has no conftest of its own).
-public_incident = incident_fixtures.public_incident
-reporter = incident_fixtures.reporter
 
 PASSWORD = "correct-horse-battery-42"  # the root conftest's password for every user
 NEW_PASSWORD = "a-sturdy-new-passphrase-77"

@@ -4,10 +4,7 @@ site's page), and a chunked body is refused clearly instead of being read as emp
 import pytest
 
 from incidents.models import Incident
-from incidents.tests import conftest as incident_fixtures
 from incidents.tests.factories import api_client
-
-reporter = incident_fixtures.reporter
 
 
 @pytest.mark.parametrize("path", ["/api/incidents", "/api/publicIncidents", "/api/schema"])

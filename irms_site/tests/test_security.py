@@ -1,6 +1,8 @@
 """The site's safety nets, from the outside: security headers on every response, cookies,
-the production deployment check, brute-force lockout, no account enumeration, CSRF on
-every state-changing form, error pages that leak nothing, and logs without secrets."""
+the production deployment check, CSRF on every state-changing form, error pages that leak
+nothing, logs without secrets, and CORS only where configured. (Sign-in lockout and
+account enumeration are the accounts app's: accounts/tests/test_lockout.py, test_views.py
+and test_api.py.)"""
 
 import json
 import logging
@@ -8,38 +10,27 @@ import os
 import re
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
-from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.test import Client, RequestFactory, override_settings
-from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_tasks_db.models import DBTaskResult
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from accounts.models import User
 from incidents.api.views import IncidentViewSet
 from incidents.models import Incident, IncidentEvent, Response
-from incidents.tests import conftest as incident_fixtures
 from incidents.views import DashboardView
 from irms_site.security import RedactSecretsLogFilter, request_id_var, server_error
 from notifications.models import OutgoingEmail
-
-# The incident tests' users and incidents (irms_site/tests has no conftest of its own).
-other = incident_fixtures.other
-public_incident = incident_fixtures.public_incident
-reporter = incident_fixtures.reporter
-responder = incident_fixtures.responder
-staff = incident_fixtures.staff
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery-42"  # the root conftest's password for every user
@@ -279,214 +270,6 @@ def test_deploy_check_fails_without_the_https_switches():
     output = process.stdout + process.stderr
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in output
-
-
-# --- Brute force (django-axes) ---------------------------------------------------------------------
-
-ATTACKER = "203.0.113.7"
-
-
-def test_lockout_settings():
-    assert settings.AXES_FAILURE_LIMIT == 10
-    assert timedelta(minutes=15) == settings.AXES_COOLOFF_TIME
-
-
-def fail_to_sign_in(client, path, username, times=10, address=ATTACKER):
-    for attempt in range(times):
-        response = client.post(path, {"username": username, "password": f"wrong-{attempt}"}, REMOTE_ADDR=address)
-        if attempt < times - 1:
-            # refused and shown again: 400 on the site's sign-in page, 200 on Django's admin's
-            assert response.status_code in (200, 400), f"attempt {attempt + 1} was {response.status_code}"
-
-
-def assert_locked_out(response):
-    assert response.status_code == 429
-    assert response["Retry-After"] == str(15 * 60)
-    assert "Too many failed sign-in attempts" in response.content.decode()
-
-
-@pytest.mark.parametrize("username", ["alice", "nobody"], ids=["existing", "unknown"])
-def test_ten_failures_lock_the_sign_in_page_even_for_the_right_password(client, reporter, username):
-    # given
-    fail_to_sign_in(client, "/accounts/login/", username)
-
-    # when
-    response = client.post("/accounts/login/", {"username": username, "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
-
-    # then
-    assert_locked_out(response)
-    assert "_auth_user_id" not in client.session
-
-
-def test_the_lockout_reads_the_same_for_an_existing_and_an_unknown_account(reporter):
-    # given
-    answers = []
-    for username in ("alice", "nobody"):
-        client = Client()
-        fail_to_sign_in(client, "/accounts/login/", username)
-        # when
-        answers.append(
-            client.post("/accounts/login/", {"username": username, "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
-        )
-
-    # then
-    existing, unknown = answers
-    assert existing.status_code == unknown.status_code == 429
-    assert existing["Retry-After"] == unknown["Retry-After"]
-    assert existing.content == unknown.content
-
-
-def test_the_lockout_is_per_username_and_address(client, reporter, other):
-    # given
-    fail_to_sign_in(client, "/accounts/login/", "alice")
-
-    # when: another account from the same address, and the same account from elsewhere
-    other_account = Client().post("/accounts/login/", {"username": "bob", "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
-    elsewhere = Client().post(
-        "/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="198.51.100.1"
-    )
-
-    # then
-    assert other_account.status_code == 302
-    assert elsewhere.status_code == 302
-
-
-def test_the_admin_sign_in_locks_the_same_way(client, staff):
-    # given
-    fail_to_sign_in(client, "/admin/login/", "sam")
-
-    # when
-    response = client.post("/admin/login/", {"username": "sam", "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
-
-    # then
-    assert_locked_out(response)
-    assert "_auth_user_id" not in client.session
-
-
-def test_the_api_token_endpoint_locks_the_same_way(client, reporter):
-    # given
-    cache.clear()  # the "auth" throttle's counts live in the cache
-    for attempt in range(10):
-        response = client.post(
-            "/api/auth/token",
-            {"username": "alice", "password": f"wrong-{attempt}"},
-            content_type="application/json",
-            REMOTE_ADDR=ATTACKER,
-        )
-        if attempt < 9:
-            assert response.status_code == 401
-
-    # when
-    response = client.post(
-        "/api/auth/token",
-        {"username": "alice", "password": PASSWORD},
-        content_type="application/json",
-        REMOTE_ADDR=ATTACKER,
-    )
-
-    # then
-    assert response.status_code == 429
-    assert response["Retry-After"] == str(15 * 60)
-    assert "Too many failed sign-in attempts" in response.json()["error"]
-    assert "token" not in response.json()
-    assert not Token.objects.filter(user=reporter).exists()
-
-
-def test_deleting_the_access_attempts_unlocks_the_account(client, reporter):
-    # given
-    fail_to_sign_in(client, "/accounts/login/", "alice")
-    assert AccessAttempt.objects.exists()
-
-    # when: what "delete" on the admin's access-attempt list does
-    AccessAttempt.objects.all().delete()
-    response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
-
-    # then
-    assert response.status_code == 302
-    assert client.session["_auth_user_id"] == str(reporter.pk)
-
-
-def test_the_lockout_ends_after_the_cool_off_time(client, reporter):
-    # given
-    fail_to_sign_in(client, "/accounts/login/", "alice")
-    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
-
-    # when
-    response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR=ATTACKER)
-
-    # then
-    assert response.status_code == 302
-
-
-@pytest.mark.parametrize(
-    ("path", "content_type"),
-    [
-        ("/accounts/login/", "application/x-www-form-urlencoded"),
-        ("/admin/login/", "application/x-www-form-urlencoded"),
-        ("/api/auth/token", "application/json"),
-    ],
-    ids=["sign-in", "admin sign-in", "api token"],
-)
-def test_an_overlong_username_is_refused_without_a_server_error(client, reporter, path, content_type):
-    # given: longer than any username (150) or address (254), and than axes' record of it (255)
-    cache.clear()
-    credentials = {"username": "a" * 300, "password": PASSWORD}
-    body = json.dumps(credentials) if content_type == "application/json" else urlencode(credentials)
-
-    # when
-    response = client.generic("POST", path, body, content_type=content_type, REMOTE_ADDR=ATTACKER)
-
-    # then
-    assert 200 <= response.status_code < 500
-    assert response.status_code not in (301, 302)
-    assert "_auth_user_id" not in client.session
-
-
-# --- No account enumeration --------------------------------------------------------------------------
-
-
-def test_sign_in_error_is_the_same_for_an_unknown_account_and_a_wrong_password(client, reporter):
-    # when
-    wrong_password = client.post("/accounts/login/", {"username": "alice", "password": "not-the-password"})
-    unknown_user = client.post("/accounts/login/", {"username": "nobody", "password": "not-the-password"})
-    unknown_email = client.post("/accounts/login/", {"username": "nobody@example.com", "password": "not-the-password"})
-
-    # then
-    errors = [response.context["form"].errors for response in (wrong_password, unknown_user, unknown_email)]
-    assert wrong_password.status_code == unknown_user.status_code == unknown_email.status_code
-    assert errors[0] == errors[1] == errors[2]
-    assert "do not match an account" in str(errors[0])
-
-
-def test_token_error_is_the_same_for_an_unknown_account_and_a_wrong_password(client, reporter):
-    # given
-    cache.clear()
-
-    # when
-    wrong_password = client.post(
-        "/api/auth/token", {"username": "alice", "password": "not-it"}, content_type="application/json"
-    )
-    unknown_user = client.post(
-        "/api/auth/token", {"username": "nobody", "password": "not-it"}, content_type="application/json"
-    )
-
-    # then
-    assert wrong_password.status_code == unknown_user.status_code == 401
-    assert wrong_password.json() == unknown_user.json()
-
-
-def test_password_reset_answers_the_same_for_known_and_unknown_addresses(client, reporter):
-    # when
-    known = client.post("/accounts/password_reset/", {"email": "alice@example.com"})
-    unknown = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
-
-    # then
-    assert known.status_code == unknown.status_code == 302
-    assert known["Location"] == unknown["Location"] == "/accounts/password_reset/done/"
-    # The mail goes only to the real account, queued: neither answer waits on SMTP.
-    assert list(OutgoingEmail.objects.filter(kind="password_reset").values_list("to", flat=True)) == [
-        "alice@example.com"
-    ]
 
 
 # --- CSRF ----------------------------------------------------------------------------------------------
@@ -882,3 +665,57 @@ def test_redaction_filter_leaves_ordinary_lines_alone():
 
     # then
     assert record.getMessage() == "Incident c0ffee reported by alice"
+
+
+# --- CORS -------------------------------------------------------------------------------------
+
+
+def preflight(origin):
+    return APIClient().options(
+        "/api/incidents",
+        HTTP_ORIGIN=origin,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization",
+    )
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://dash.example"])
+def test_cors_preflight_from_a_listed_origin_is_allowed(db):
+    # when
+    response = preflight("https://dash.example")
+
+    # then
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "https://dash.example"
+    assert "authorization" in response["Access-Control-Allow-Headers"].lower()
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://dash.example"])
+def test_cors_preflight_from_another_origin_gets_no_allow_header(db):
+    # when
+    response = preflight("https://evil.example")
+
+    # then
+    assert "Access-Control-Allow-Origin" not in response
+
+
+def test_cors_is_off_by_default(db, settings):
+    # given
+    assert settings.CORS_ALLOWED_ORIGINS == []
+
+    # when
+    response = preflight("https://dash.example")
+
+    # then
+    assert "Access-Control-Allow-Origin" not in response
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://dash.example"])
+def test_cors_covers_only_the_api(db):
+    # when
+    response = APIClient().options(
+        "/accounts/login/", HTTP_ORIGIN="https://dash.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
+
+    # then
+    assert "Access-Control-Allow-Origin" not in response

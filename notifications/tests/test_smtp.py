@@ -23,9 +23,8 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from incidents.models import Incident
+from incidents.tests.factories import make_responder, response_team
 from notifications.models import OutgoingEmail
-
-from .factories import make_responder, response_team
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
