@@ -19,7 +19,9 @@ class AssigneeField(forms.CharField):
     def validate(self, value):
         super().validate(value)
         if value and value not in ("me", "none") and not get_user_model().objects.filter(username=value).exists():
-            raise ValidationError(f"No user is called “{value}”.", code="invalid_choice")
+            # As params, not in the message: django-filter %-formats messages, and a
+            # username may hold a "%".
+            raise ValidationError("No user is called “%(value)s”.", code="invalid_choice", params={"value": value})
 
 
 class AssigneeFilter(django_filters.CharFilter):

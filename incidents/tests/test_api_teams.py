@@ -638,3 +638,13 @@ def test_the_schema_lists_the_ownership_filters(schema, path):
         assert parameters[name]["in"] == "query"
         assert parameters[name]["schema"]["type"] == "string"
     assert "me" in parameters["assignee"]["description"] and "none" in parameters["assignee"]["description"]
+
+
+@pytest.mark.parametrize("value", ["50%", "%s", "%(x)s", "¾\x86\x01Þ%Ā"])
+def test_an_unknown_assignee_with_a_percent_sign_is_a_400_not_a_500(responder, value):
+    # when: the fuzzer found a 500 here (the message was %-formatted with the value in it)
+    response = api_client(responder).get("/api/publicIncidents", {"assignee": value})
+
+    # then
+    assert response.status_code == 400
+    assert "assignee" in response.json()
