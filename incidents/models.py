@@ -63,12 +63,19 @@ class Membership:
     def __init__(self, team_ids: frozenset, sees_all: bool):
         self.team_ids, self.sees_all = team_ids, sees_all
 
+    @classmethod
+    def of(cls, rows) -> "Membership":
+        """From (team id, team sees_all) pairs."""
+        rows = list(rows)
+        return cls(frozenset(team for team, _ in rows), any(sees_all for _, sees_all in rows))
+
 
 def team_membership(user) -> Membership:
     cached = getattr(user, "_irms_membership", None)
     if cached is None:
-        rows = list(Team.members.through.objects.filter(user_id=user.pk).values_list("team_id", "team__sees_all"))
-        cached = Membership(frozenset(team for team, _ in rows), any(sees_all for _, sees_all in rows))
+        cached = Membership.of(
+            Team.members.through.objects.filter(user_id=user.pk).values_list("team_id", "team__sees_all")
+        )
         user._irms_membership = cached
     return cached
 

@@ -36,10 +36,6 @@ def sees_everything(user) -> bool:
     return is_active_user(user) and (user.is_staff or team_membership(user).sees_all)
 
 
-def is_member_of_any_team(user) -> bool:
-    return is_active_user(user) and bool(team_membership(user).team_ids)
-
-
 def is_team_member(user, team_id) -> bool:
     return is_active_user(user) and team_id in team_membership(user).team_ids
 
@@ -49,8 +45,7 @@ def with_membership(users) -> list:
     number (for choosing notification recipients with the predicates below)."""
     users = list(users.prefetch_related("teams"))
     for user in users:
-        teams = user.teams.all()
-        user._irms_membership = Membership(frozenset(team.pk for team in teams), any(t.sees_all for t in teams))
+        user._irms_membership = Membership.of((team.pk, team.sees_all) for team in user.teams.all())
     return users
 
 

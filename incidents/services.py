@@ -214,9 +214,7 @@ def _assign(incident: Incident, found: Incident, actor, assignee) -> list[Incide
     _require(permissions.can_assign(actor, found), "You may not assign this incident.")
     if getattr(assignee, "pk", None) == incident.assignee_id:
         return []
-    if assignee is not None and not (
-        assignee.is_active and (assignee.is_staff or incident.team.members.filter(pk=assignee.pk).exists())
-    ):
+    if assignee is not None and not permissions.can_be_assigned(assignee, incident.team_id):
         raise ValidationError(
             {"assignee": f"{assignee.username} is not a member of {incident.team.name}: assign a team member."}
         )

@@ -18,7 +18,7 @@ from incidents import services
 from incidents.models import Category, EventKind, Incident, IncidentEvent, Response, Status, Team
 from notifications.models import OutgoingEmail
 
-from .factories import advance_to, category_of, make_incident, make_team
+from .factories import advance_to, category_of, make_incident
 
 CHANGELIST = "/admin/incidents/incident/"
 TEAMS = "/admin/incidents/team/"
@@ -26,36 +26,6 @@ CATEGORIES = "/admin/incidents/category/"
 
 
 # --- The cast -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fay(make_user):
-    return make_user("fay")
-
-
-@pytest.fixture
-def fred(make_user):
-    return make_user("fred")
-
-
-@pytest.fixture
-def ian(make_user):
-    return make_user("ian")
-
-
-@pytest.fixture
-def facilities(fay, fred):
-    return make_team("facilities", members=[fred], leads=[fay])
-
-
-@pytest.fixture
-def helpdesk(ian):
-    return make_team("helpdesk", members=[ian])
-
-
-@pytest.fixture
-def lift(reporter, facilities, helpdesk):
-    return make_incident(reporter, title="Lift stuck", category=category_of(facilities))
 
 
 @pytest.fixture

@@ -16,43 +16,12 @@ from incidents import services
 from incidents.models import Category, EventKind, Incident, IncidentEvent, Response, Severity, Status, Team, Visibility
 from notifications.models import OutgoingEmail
 
-from .factories import api_client, category_of, make_incident, make_team, response_team
+from .factories import api_client, category_of, make_incident, response_team
 
 PRIVATE = Visibility.PRIVATE
 
 
 # --- The cast -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fay(make_user):
-    return make_user("fay")
-
-
-@pytest.fixture
-def fred(make_user):
-    return make_user("fred")
-
-
-@pytest.fixture
-def ian(make_user):
-    return make_user("ian")
-
-
-@pytest.fixture
-def facilities(fay, fred):
-    return make_team("facilities", members=[fred], leads=[fay])
-
-
-@pytest.fixture
-def helpdesk(ian):
-    return make_team("helpdesk", members=[ian])
-
-
-@pytest.fixture
-def lift(reporter, facilities, helpdesk):
-    """A public incident of Facilities (Helpdesk exists too)."""
-    return make_incident(reporter, title="Lift stuck", category=category_of(facilities))
 
 
 @pytest.fixture

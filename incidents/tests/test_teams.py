@@ -28,50 +28,12 @@ from incidents.models import (
 )
 from notifications.models import OutgoingEmail
 
-from .factories import advance_to, category_of, make_incident, make_team, response_team
+from .factories import advance_to, category_of, make_incident, response_team
 
 PUBLIC, PRIVATE = Visibility.PUBLIC, Visibility.PRIVATE
 
 
 # --- The cast -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fay(make_user):
-    return make_user("fay")
-
-
-@pytest.fixture
-def fred(make_user):
-    return make_user("fred")
-
-
-@pytest.fixture
-def ian(make_user):
-    return make_user("ian")
-
-
-@pytest.fixture
-def sue(make_user):
-    return make_user("sue")
-
-
-@pytest.fixture
-def facilities(fay, fred):
-    """fay (lead) and fred; category `facilities-issues`."""
-    return make_team("facilities", members=[fred], leads=[fay])
-
-
-@pytest.fixture
-def helpdesk(ian):
-    """ian; category `helpdesk-issues`."""
-    return make_team("helpdesk", members=[ian])
-
-
-@pytest.fixture
-def security(sue):
-    """sue; a team that sees and works every incident."""
-    return make_team("security", members=[sue], sees_all=True)
 
 
 @pytest.fixture

@@ -26,47 +26,6 @@ PRIVATE = Visibility.PRIVATE
 
 
 @pytest.fixture
-def fay(make_user):
-    return make_user("fay")
-
-
-@pytest.fixture
-def fred(make_user):
-    return make_user("fred")
-
-
-@pytest.fixture
-def ian(make_user):
-    return make_user("ian")
-
-
-@pytest.fixture
-def sue(make_user):
-    return make_user("sue")
-
-
-@pytest.fixture
-def facilities(fay, fred):
-    return make_team("facilities", members=[fred], leads=[fay])
-
-
-@pytest.fixture
-def helpdesk(ian):
-    return make_team("helpdesk", members=[ian])
-
-
-@pytest.fixture
-def security(sue):
-    return make_team("security", members=[sue], sees_all=True)
-
-
-@pytest.fixture
-def lift(reporter, facilities, helpdesk):
-    """A public incident of Facilities (Helpdesk exists too)."""
-    return make_incident(reporter, title="Lift stuck", category=category_of(facilities))
-
-
-@pytest.fixture
 def badge(reporter, facilities, helpdesk):
     """A private incident of Facilities."""
     return make_incident(reporter, title="Badge stolen", category=category_of(facilities), visibility=PRIVATE)
