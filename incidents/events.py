@@ -90,3 +90,18 @@ def category_changed(incident: Incident, *, actor, old, new) -> IncidentEvent:
         old_value=getattr(old, "name", ""),
         new_value=new.name,
     )
+
+
+def sla_breached(incident: Incident, *, clock: str, due_at, at) -> IncidentEvent:
+    """An SLA clock ("acknowledge" or "resolve") passed its due time unmet. No actor: the
+    clock did it. Old value: the due time; new value: when the breach was escalated (the
+    difference is how late it was then)."""
+    return IncidentEvent(
+        incident=incident,
+        actor=None,
+        kind=EventKind.SLA_BREACHED,
+        field=clock,
+        old_value=due_at.isoformat(),
+        new_value=at.isoformat(),
+        created_at=at,
+    )

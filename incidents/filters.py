@@ -5,9 +5,11 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
-from .models import Category, Incident, Severity, Status, Team, Visibility
+from . import sla
+from .models import OPEN_STATUSES, Category, Incident, Severity, Status, Team, Visibility
 
 ASSIGNEE_HELP = "`me`, `none` (unassigned) or a username."
 
@@ -50,6 +52,17 @@ class IncidentFilter(django_filters.FilterSet):
         queryset=Category.objects.order_by("position", "name"), to_field_name="slug", empty_label="Any category"
     )
     assignee = AssigneeFilter(label="Assignee", max_length=150, help_text=ASSIGNEE_HELP)
+    open = django_filters.BooleanFilter(
+        method="filter_open",
+        label="Open",
+        help_text="`true`: Reported, Acknowledged or In Progress; `false`: the rest.",
+    )
+    sla = django_filters.ChoiceFilter(
+        choices=[(state, state.replace("_", " ").capitalize()) for state in sla.State.ALL],
+        method="filter_sla",
+        empty_label="Any SLA state",
+        help_text="Incidents with either SLA clock in this state.",
+    )
     search = django_filters.CharFilter(method="filter_search", label="Search", max_length=100)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -63,10 +76,20 @@ class IncidentFilter(django_filters.FilterSet):
             "team",
             "category",
             "assignee",
+            "open",
+            "sla",
             "search",
             "created_after",
             "created_before",
         ]
+
+    def filter_open(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(status__in=OPEN_STATUSES) if value else queryset.exclude(status__in=OPEN_STATUSES)
+
+    def filter_sla(self, queryset, name, value):
+        return queryset.filter(sla.state_q(value, timezone.now())) if value else queryset
 
     @extend_schema_field({"type": "string", "maxLength": 100})
     def filter_search(self, queryset, name, value):
@@ -77,5 +100,5 @@ class IncidentFilter(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("status", "severity", "visibility", "team", "category"):
+        for name in ("status", "severity", "visibility", "team", "category", "sla"):
             self.form.fields[name].widget.attrs["class"] = "form-select"

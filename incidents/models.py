@@ -5,6 +5,7 @@ Who may see an incident is decided in one place, `Incident.objects.visible_to(us
 """
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +19,10 @@ from django.utils import timezone
 # Responders group of earlier versions did, and owns the default category.
 DEFAULT_TEAM = "response"
 DEFAULT_CATEGORY = "general"
+# What an SLA column holds when there is no deadline to meet (no policy, or every clock met):
+# a far-future time rather than NULL, so "most urgent first" is a plain ascending index scan
+# (NULLs sort first on MariaDB, and NULLS LAST would make it sort the table).
+NO_DEADLINE = datetime(9000, 1, 1, tzinfo=UTC)
 # Long enough for a pasted log excerpt, short enough that nobody can store a novel per row.
 MAX_TEXT_LENGTH = 20_000
 
@@ -131,6 +136,46 @@ class Category(models.Model):
         return self.name
 
 
+class SlaPolicy(models.Model):
+    """How soon incidents of one severity must be acknowledged and resolved. A policy with a
+    team applies to that team's incidents; one without is the default for every team
+    (`sla.policy_for` picks the most specific)."""
+
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="sla_policies",
+        help_text="Empty: the default for every team without a policy of its own.",
+    )
+    acknowledge_within = models.DurationField(help_text="From the report to the first move out of Reported.")
+    resolve_within = models.DurationField(help_text="From the report (or a reopening) to Resolved or Closed.")
+    business_hours = models.BooleanField(
+        default=False, help_text="Count only business hours (SLA_BUSINESS_HOURS), not around the clock."
+    )
+
+    class Meta:
+        ordering = ("team__name", "severity")
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.UniqueConstraint(fields=["severity", "team"], name="sla_policy_one_per_team_severity"),
+            models.UniqueConstraint(
+                fields=["severity"], condition=models.Q(team__isnull=True), name="sla_policy_one_default_per_severity"
+            ),
+            models.CheckConstraint(condition=models.Q(severity__in=Severity.values), name="sla_policy_severity_valid"),
+            models.CheckConstraint(
+                condition=models.Q(acknowledge_within__gt=timedelta(0), resolve_within__gt=timedelta(0)),
+                name="sla_policy_durations_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.severity} ({self.team.name if self.team_id else 'every team'})"
+
+
 class IncidentQuerySet(models.QuerySet):
     def visible_to(self, user) -> "IncidentQuerySet":
         """Incidents `user` may see (the queryset twin of `permissions.can_view`): staff and
@@ -208,6 +253,20 @@ class Incident(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The two SLA clocks (incidents/sla.py keeps them; services.py calls it on every change).
+    # Each has a due time, the time it turns "at risk", and the time its breach was
+    # escalated; null due: no policy applies. A clock is met by `acknowledged_at` /
+    # `resolved_at` (or `closed_at`, for either).
+    acknowledge_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    acknowledge_warn_at = models.DateTimeField(null=True, blank=True, editable=False)
+    acknowledge_breached_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resolve_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resolve_warn_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resolve_breached_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The soonest due time of a clock not yet met ("most urgent first"), and the soonest
+    # one not yet escalated (what the escalation sweep reads); NO_DEADLINE when none.
+    sla_due_at = models.DateTimeField(default=NO_DEADLINE, editable=False)
+    sla_escalate_at = models.DateTimeField(default=NO_DEADLINE, editable=False)
 
     objects = IncidentQuerySet.as_manager()
 
@@ -231,6 +290,10 @@ class Incident(models.Model):
             models.Index(fields=["category", "-created_at", "-id"], name="incident_category_newest"),
             models.Index(fields=["team", "status"], name="incident_team_status"),
             models.Index(fields=["visibility", "team"], name="incident_visibility_team"),
+            # "Most urgent first", and the escalation sweep's range scan of what is overdue.
+            models.Index(fields=["sla_due_at", "id"], name="incident_sla_due"),
+            models.Index(fields=["team", "sla_due_at", "id"], name="incident_team_sla_due"),
+            models.Index(fields=["sla_escalate_at"], name="incident_sla_escalate"),
         ]
         constraints = [
             models.CheckConstraint(condition=~models.Q(title=""), name="incident_title_not_empty"),
@@ -293,6 +356,7 @@ class EventKind(models.TextChoices):
     UNASSIGNED = "unassigned", "Unassigned"
     TEAM_CHANGED = "team_changed", "Team changed"
     CATEGORY_CHANGED = "category_changed", "Category changed"
+    SLA_BREACHED = "sla_breached", "SLA breached"
 
 
 class IncidentEvent(models.Model):
@@ -302,7 +366,8 @@ class IncidentEvent(models.Model):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     kind = models.CharField(max_length=20, choices=EventKind.choices)
-    # For edits, which field changed ("title", "description", "visibility", "reporter").
+    # For edits, which field changed ("title", "description", "visibility", "reporter");
+    # for an SLA breach, which clock ("acknowledge", "resolve").
     # Values are what a reader needs later: usernames, team and category names.
     field = models.CharField(max_length=20, blank=True)
     old_value = models.TextField(blank=True)

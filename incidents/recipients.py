@@ -10,6 +10,8 @@ knows nothing of incidents.
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils.dateparse import parse_datetime
+from django.utils.timesince import timesince
 
 from notifications.mail import absolute
 from notifications.outbox import queue_email
@@ -105,10 +107,35 @@ def status_changed(event: IncidentEvent) -> None:
         )
 
 
+def sla_breached(event: IncidentEvent) -> None:
+    """The team's leads hear of a missed SLA clock (staff, when the team has no lead who
+    may see the incident). Not subject to a preference: escalation is the point."""
+    incident = event.incident
+    User = get_user_model()
+    active = User.objects.filter(is_active=True).order_by("pk")
+    leads = [
+        user
+        for user in permissions.with_membership(active.filter(led_teams=incident.team_id))
+        if permissions.can_view(user, incident)
+    ]
+    to = leads or list(active.filter(is_staff=True))
+    due_at, breached_at = (parse_datetime(value) for value in (event.old_value, event.new_value))
+    context = {
+        **_incident_context(incident),
+        "clock": "acknowledge" if event.field == "acknowledge" else "resolve",
+        "due_at": due_at,
+        "late_by": timesince(due_at, breached_at),
+        "as_lead": bool(leads),
+    }
+    for user in to:
+        queue_email(kind="sla_breached", to=user.email, context={**context, "user": user})
+
+
 HANDLERS = {
     EventKind.REPORTED: incident_reported,
     EventKind.RESPONDED: response_added,
     EventKind.STATUS_CHANGED: status_changed,
     EventKind.ASSIGNED: assigned,
     EventKind.TEAM_CHANGED: team_changed,
+    EventKind.SLA_BREACHED: sla_breached,
 }

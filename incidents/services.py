@@ -12,15 +12,17 @@ management commands call these; none of them writes incidents directly.
 """
 
 import copy
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import events, permissions, recipients, text
+from . import events, permissions, recipients, sla, text
 from .models import (
     DEFAULT_CATEGORY,
     DEFAULT_TEAM,
+    NO_DEADLINE,
     TRANSITIONS,
     Category,
     Incident,
@@ -57,6 +59,32 @@ def _record(*new_events: IncidentEvent) -> None:
     for event in new_events:
         event.save()
         recipients.announce(event)
+
+
+def _schedule_escalation(incident: Incident, was: datetime | None = None) -> None:
+    """Queue the SLA check for the incident's next unescalated due time, in the caller's
+    transaction, when that time changed (`was`: what it was before this change). A task
+    left for an earlier time finds nothing to do and ends (`escalate_breaches`)."""
+    from .tasks import check_sla  # the task module imports this one
+
+    if incident.sla_escalate_at != was and incident.sla_escalate_at != NO_DEADLINE:
+        check_sla.using(run_after=incident.sla_escalate_at).enqueue(incident.pk)
+
+
+def _escalate_overdue(incident: Incident, now: datetime) -> list[IncidentEvent]:
+    """Mark each overdue, unescalated clock escalated, and return its timeline event (whose
+    announcement mails the team's leads). Called under the row's lock; the conditional
+    update makes it once per clock even where the lock is not one (SQLite)."""
+    breaches = []
+    for clock in sla.overdue_clocks(incident, now):
+        field = f"{clock}_breached_at"
+        if Incident.objects.filter(pk=incident.pk, **{f"{field}__isnull": True}).update(**{field: now}):
+            setattr(incident, field, now)
+            breaches.append(
+                events.sla_breached(incident, clock=clock, due_at=getattr(incident, f"{clock}_due_at"), at=now)
+            )
+    sla.sync(incident)
+    return breaches
 
 
 def default_category() -> Category:
@@ -99,8 +127,10 @@ def report_incident(
         visibility=visibility or Visibility.PUBLIC,
     )
     incident.full_clean()
+    sla.start_clocks(incident)
     incident.save()
     _record(events.reported(incident, actor=reporter))
+    _schedule_escalation(incident)
     return incident
 
 
@@ -155,15 +185,24 @@ def update_incident(
         new_events += _assign(incident, found, actor, assignee)
     if severity is not None:
         new_events += _change_severity(incident, found, actor, severity)
+    regraded = (incident.severity, incident.team_id) != (found.severity, found.team_id)
+    if regraded:
+        # Before any status move of this same call, so that a reopening restarts the
+        # resolve clock with the new target.
+        sla.recompute(incident)
     if status is not None and status != incident.status:
         new_events += _change_status(incident, found, actor, status)
 
     if new_events:
+        if regraded:
+            # A re-grade that makes a clock overdue escalates it at once.
+            new_events += _escalate_overdue(incident, timezone.now())
         # Field values only: the reporter may be a deleted account (null), and the row's
         # uniqueness and constraints are the database's to enforce.
         incident.full_clean(exclude=["reporter"], validate_unique=False, validate_constraints=False)
         incident.save()
         _record(*new_events)
+        _schedule_escalation(incident, was=found.sla_escalate_at)
     return incident
 
 
@@ -255,6 +294,7 @@ def _change_status(incident: Incident, found: Incident, actor, status: str) -> l
         incident.resolved_at = None  # reopened: time to resolve counts again
     if status == Status.CLOSED:
         incident.closed_at = now
+    sla.status_moved(incident, old=old, new=status, at=now)
     return [events.status_changed(incident, actor=actor, old=old, new=status, at=now)]
 
 
@@ -303,3 +343,21 @@ def add_response(*, incident: Incident, author, description: str) -> Response:
     Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now())
     _record(events.responded(response))
     return response
+
+
+@transaction.atomic
+def escalate_breaches(*, incident_pk: int) -> list[str]:
+    """Escalate every SLA clock of the incident that is past due, unmet and not escalated
+    yet: one `SLA breached` event each (the team's leads are mailed), exactly once per
+    clock whichever worker, task or sweep gets there first. Returns the clocks escalated
+    (none: nothing was due, or someone else did it). The system acts: no actor."""
+    incident = Incident.objects.select_for_update().filter(pk=incident_pk).first()
+    if incident is None:
+        return []
+    was = incident.sla_escalate_at
+    breaches = _escalate_overdue(incident, timezone.now())
+    if incident.sla_escalate_at != was:
+        Incident.objects.filter(pk=incident.pk).update(sla_escalate_at=incident.sla_escalate_at)
+    _record(*breaches)
+    _schedule_escalation(incident, was=was)
+    return [event.field for event in breaches]

@@ -10,10 +10,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
-from . import permissions, services
+from . import permissions, services, sla
 from .filters import IncidentFilter
 from .forms import AssignForm, IncidentEditForm, IncidentForm, ResponseForm, SeverityForm, StatusForm, TeamForm
 from .models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status, Team, team_membership
@@ -48,23 +49,37 @@ class DashboardView(TemplateView):
         }
         team_ids = team_membership(user).team_ids
         if team_ids:
-            # Open incidents of each of the user's teams, by status: one grouped count.
-            open_counts = {}
+            # Open incidents of each of the user's teams, by status, with how many of them
+            # have an SLA clock breached or at risk: one grouped count.
+            now = timezone.now()
+            open_counts, sla_counts = {}, {}
             rows = (
                 Incident.objects.filter(team_id__in=team_ids, status__in=OPEN_STATUSES)
                 .order_by()
                 .values_list("team_id", "status")
-                .annotate(n=Count("pk"))
+                .annotate(
+                    n=Count("pk"),
+                    breached=Count("pk", filter=sla.state_q(sla.State.BREACHED, now)),
+                    at_risk=Count("pk", filter=sla.state_q(sla.State.AT_RISK, now)),
+                )
             )
-            for team_id, status, n in rows:
+            for team_id, status, n, breached, at_risk in rows:
                 open_counts.setdefault(team_id, {})[status] = n
+                team_sla = sla_counts.setdefault(team_id, {sla.State.BREACHED: 0, sla.State.AT_RISK: 0})
+                team_sla[sla.State.BREACHED] += breached
+                team_sla[sla.State.AT_RISK] += at_risk
             context["team_counts"] = [
-                (team, [(status, open_counts.get(team.pk, {}).get(status, 0)) for status in OPEN_STATUSES])
+                (
+                    team,
+                    [(status, open_counts.get(team.pk, {}).get(status, 0)) for status in OPEN_STATUSES],
+                    sla_counts.get(team.pk, {sla.State.BREACHED: 0, sla.State.AT_RISK: 0}),
+                )
                 for team in Team.objects.filter(pk__in=team_ids).order_by("name")
             ]
         if context["is_responder"]:
             assigned = Incident.objects.visible_to(user).filter(assignee=user, status__in=OPEN_STATUSES)
-            context["assigned_incidents"] = assigned.for_list().newest_first()[:10]
+            assigned = assigned.order_by("sla_due_at", "id")
+            context["assigned_incidents"] = assigned.for_list()[:10]
         return super().get_context_data(**context, **kwargs)
 
 
@@ -80,12 +95,21 @@ class IncidentListBaseView(ListView):
     def base_queryset(self):
         raise NotImplementedError
 
+    # ?sort=: "newest" first (the default) or "due", the soonest unmet SLA due time first.
+    SORTS = {"newest": ("-created_at", "-id"), "due": ("sla_due_at", "id")}
+
+    def default_sort(self) -> str:
+        return "newest"
+
     def get_queryset(self):
         self.filterset = IncidentFilter(self.request.GET or None, queryset=self.base_queryset(), request=self.request)
         queryset = (
             self.filterset.qs if self.filterset.is_valid() or not self.filterset.is_bound else Incident.objects.none()
         )
-        return queryset.for_list().newest_first()
+        self.sort = self.request.GET.get("sort")
+        if self.sort not in self.SORTS:
+            self.sort = self.default_sort()
+        return queryset.for_list().order_by(*self.SORTS[self.sort])
 
     def get_context_data(self, **kwargs):
         query = self.request.GET.copy()
@@ -96,6 +120,7 @@ class IncidentListBaseView(ListView):
             intro=self.intro,
             query=query.urlencode(),
             show_ownership=permissions.is_responder(self.request.user),
+            sort=self.sort,
             **kwargs,
         )
 
@@ -108,11 +133,15 @@ class IncidentQueueView(IncidentListBaseView):
         queryset = Incident.objects.visible_to(self.request.user)
         # A team member's queue opens on their teams' open incidents; any filter, or
         # ?all=1, shows everything they may see.
-        asked = set(self.request.GET) - {"page"}
+        asked = set(self.request.GET) - {"page", "sort"}
         self.my_teams_view = not asked and bool(team_membership(self.request.user).team_ids)
         if self.my_teams_view:
             return queryset.filter(team_id__in=team_membership(self.request.user).team_ids, status__in=OPEN_STATUSES)
         return queryset
+
+    def default_sort(self) -> str:
+        # Most urgent first for those who work a team's incidents.
+        return "due" if team_membership(self.request.user).team_ids else "newest"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -261,6 +261,18 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 # Tasks are rows in the database, written in the same transaction as the change they
 # report; `python manage.py db_worker` runs them. No broker to run.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# What every `mail_worker` runs beside its tasks, every --recover-every seconds (30): take
+# back messages dead workers left behind, and escalate SLA clocks whose task was lost.
+WORKER_SWEEPS = ["notifications.outbox.requeue_orphans", "incidents.sla.escalate_overdue"]
+
+# --- SLA clocks (incidents/sla.py) ------------------------------------------------------
+# The working week of policies that count business hours only, in TIME_ZONE:
+# "mon-fri 09:00-17:00", groups with ";", several windows per group with spaces.
+SLA_BUSINESS_HOURS = env.str("SLA_BUSINESS_HOURS", default="mon-fri 09:00-17:00")
+# A clock is "at risk" (shown, not mailed) once this share of its window is left.
+SLA_AT_RISK_FRACTION = env.float("SLA_AT_RISK_FRACTION", default=0.2)
+if not 0 <= SLA_AT_RISK_FRACTION < 1:
+    _stop("SLA_AT_RISK_FRACTION must be at least 0 and less than 1 (0.2 = the last fifth of the window).")
 
 # --- HTTPS and cookies (turned on by environment in production) -----------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)

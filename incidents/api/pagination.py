@@ -13,6 +13,8 @@ from rest_framework.response import Response
 ORDERINGS = {
     "-created_at": ("-created_at", "-id"),
     "created_at": ("created_at", "id"),
+    # The soonest unmet SLA due time first (incidents with none come last).
+    "due": ("sla_due_at", "id"),
 }
 INVALID_CURSOR = "Invalid cursor: follow the Link headers."
 
@@ -24,6 +26,11 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
     ordering = ORDERINGS["-created_at"]
     default_ordering_param = "-created_at"
     invalid_cursor_message = INVALID_CURSOR
+    orderings = ORDERINGS
+    ordering_description = (
+        "`-created_at` (newest first, the default), `created_at` (oldest first) or `due` "
+        "(the soonest unmet SLA due time first; incidents with no clock running last)."
+    )
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -39,9 +46,9 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
 
     def get_ordering(self, request, queryset, view):
         raw = request.query_params.get("ordering", self.default_ordering_param)
-        if raw not in ORDERINGS:
-            raise ValidationError({"ordering": [f"Must be one of: {', '.join(ORDERINGS)}."]})
-        return ORDERINGS[raw]
+        if raw not in self.orderings:
+            raise ValidationError({"ordering": [f"Must be one of: {', '.join(self.orderings)}."]})
+        return self.orderings[raw]
 
     def decode_cursor(self, request):
         """An unknown cursor is a page that does not exist (404), whether it is garbage or
@@ -81,8 +88,8 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
                 "name": "ordering",
                 "required": False,
                 "in": "query",
-                "description": "`-created_at` (newest first, the default) or `created_at` (oldest first).",
-                "schema": {"type": "string", "enum": list(ORDERINGS)},
+                "description": self.ordering_description,
+                "schema": {"type": "string", "enum": list(self.orderings)},
             },
         ]
 
@@ -94,6 +101,8 @@ class ResponsesPagination(LinkHeaderCursorPagination):
     page_size = 200
     ordering = ORDERINGS["created_at"]
     default_ordering_param = "created_at"
+    orderings = {key: ORDERINGS[key] for key in ("created_at", "-created_at")}
+    ordering_description = "`created_at` (oldest first, the default) or `-created_at` (newest first)."
 
     def get_paginated_response(self, data):
         header = self.link_header()

@@ -4,8 +4,11 @@ from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .. import sla
 from ..models import MAX_TEXT_LENGTH, Category, Incident, Response, Severity, Status, Team, Visibility
 
 
@@ -38,6 +41,19 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class SlaClockSerializer(serializers.Serializer):
+    due_at = IsoDateTimeField(allow_null=True, help_text="Null when no SLA policy applies.")
+    state = serializers.ChoiceField(
+        choices=sla.State.ALL,
+        help_text="`pending`, `at_risk` (the last part of the window), `met`, or `breached` (missed, met late or not).",
+    )
+
+
+class SlaSerializer(serializers.Serializer):
+    acknowledge = SlaClockSerializer(help_text="Met by the first move out of Reported.")
+    resolve = SlaClockSerializer(help_text="Met by Resolved or Closed; a reopening starts it again.")
+
+
 class IncidentSerializer(serializers.ModelSerializer):
     """The original keys with the original meaning, plus what a dashboard needs."""
 
@@ -59,6 +75,7 @@ class IncidentSerializer(serializers.ModelSerializer):
     assignee_username = serializers.CharField(source="assignee.username", read_only=True, allow_null=True, default=None)
     url = serializers.SerializerMethodField(help_text="This incident in the API.")
     web_url = serializers.SerializerMethodField(help_text="This incident's page on the site.")
+    sla = serializers.SerializerMethodField(help_text="The two SLA clocks.")
 
     class Meta:
         model = Incident
@@ -84,8 +101,18 @@ class IncidentSerializer(serializers.ModelSerializer):
             "assignee_username",
             "url",
             "web_url",
+            "sla",
         )
         read_only_fields = fields
+
+    @extend_schema_field(SlaSerializer)
+    def get_sla(self, incident) -> dict:
+        # One "now" per response: every row of a page is judged at the same moment.
+        now = self.context.setdefault("_now", timezone.now())
+        return {
+            name: {"due_at": clock.due_at.isoformat() if clock.due_at else None, "state": clock.state}
+            for name, clock in sla.clocks(incident, now).items()
+        }
 
     def get_user_email(self, incident) -> str | None:
         user = self.context["request"].user

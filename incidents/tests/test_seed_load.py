@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from accounts.models import User
 from incidents import events as events_module
@@ -19,6 +20,7 @@ from incidents.models import (
     Incident,
     IncidentEvent,
     Response,
+    SlaPolicy,
     Status,
     Visibility,
 )
@@ -113,6 +115,14 @@ def test_seed_load_timelines_are_what_the_services_would_have_written(db):
         state.status, acknowledged, resolved, closed = Status.REPORTED, None, None, None
         for event in events[1:]:
             assert event.created_at >= incident.created_at
+            if event.kind == EventKind.SLA_BREACHED:
+                # escalated at the due time it records, which is the clock's due time
+                due = getattr(incident, f"{event.field}_due_at")
+                assert written(event) == written(
+                    events_module.sla_breached(incident, clock=event.field, due_at=due, at=due)
+                )
+                assert getattr(incident, f"{event.field}_breached_at") == due
+                continue
             actor = users[event.actor_id]
             if event.kind == EventKind.STATUS_CHANGED:
                 # the same row the services' event constructor builds for this move
@@ -150,7 +160,22 @@ def test_seed_load_timelines_are_what_the_services_would_have_written(db):
                 assert event.response.created_at == event.created_at
         assert incident.status == state.status
         assert (incident.acknowledged_at, incident.resolved_at, incident.closed_at) == (acknowledged, resolved, closed)
-        assert incident.updated_at == events[-1].created_at
+        assert incident.updated_at == [e for e in events if e.kind != EventKind.SLA_BREACHED][-1].created_at
+        # the SLA clocks: the default policy's targets from the report (or the reopening),
+        # breached exactly when missed, each breach on the timeline once
+        policy = SlaPolicy.objects.get(severity=incident.severity, team=None)
+        assert incident.acknowledge_due_at == incident.created_at + policy.acknowledge_within
+        reopenings = [
+            e.created_at for e in events if (e.old_value, e.new_value) == (Status.RESOLVED, Status.IN_PROGRESS)
+        ]
+        resolve_start = reopenings[-1] if reopenings else incident.created_at
+        assert incident.resolve_due_at == resolve_start + policy.resolve_within
+        breaches = [e.field for e in events if e.kind == EventKind.SLA_BREACHED]
+        for clock, met in (("acknowledge", acknowledged or closed), ("resolve", resolved or closed)):
+            due = getattr(incident, f"{clock}_due_at")
+            missed = due < (met if met is not None else timezone.now())
+            assert (getattr(incident, f"{clock}_breached_at") is not None) is missed, clock
+            assert breaches.count(clock) == int(missed)
         assert {event.response_id for event in events if event.response_id} == {r.pk for r in incident.responses.all()}
 
 

@@ -461,8 +461,8 @@ def test_lists_show_the_right_incidents_newest_first(client, request, four_incid
     # given
     signed_in(client, request.getfixturevalue(who))
 
-    # when
-    response = client.get(url)
+    # when (a team member's queue is most urgent first by default)
+    response = client.get(url, {"sort": "newest"})
 
     # then
     assert response.status_code == 200
@@ -492,15 +492,15 @@ def test_lists_paginate_25_per_page(client, responder, reporter):
     signed_in(client, responder)
 
     # when
-    first = client.get("/incidents/")
-    second = client.get("/incidents/", {"page": 2})
+    first = client.get("/incidents/", {"sort": "newest"})
+    second = client.get("/incidents/", {"sort": "newest", "page": 2})
 
     # then
     assert first.status_code == second.status_code == 200
     assert listed(first) == [f"Incident {n:02d}" for n in range(29, 4, -1)]
     assert listed(second) == [f"Incident {n:02d}" for n in range(4, -1, -1)]
     assert "30 incidents" in page(first)
-    assert 'href="?page=2"' in page(first)
+    assert 'href="?sort=newest&amp;page=2"' in page(first)
 
 
 def test_pagination_keeps_the_filters(client, responder, reporter):
@@ -547,7 +547,7 @@ def test_lists_filter_and_search(client, reporter, responder, query, expected):
     signed_in(client, responder)
 
     # when
-    response = client.get("/incidents/", query)
+    response = client.get("/incidents/", {"sort": "newest", **query})
 
     # then
     assert response.status_code == 200

@@ -213,9 +213,10 @@ def test_a_team_members_queue_opens_on_its_teams_open_incidents(client, fred, qu
     # when
     response = client.get("/incidents/")
 
-    # then
+    # then: most urgent first (the older one is due first)
     assert response.status_code == 200
-    assert listed(response) == ["open-public", "open-private"]
+    assert listed(response) == ["open-private", "open-public"]
+    assert response.context["sort"] == "due"
     assert "My teams&#x27; open incidents" in page(response)
     assert 'href="?all=1"' in page(response)
 
@@ -237,7 +238,7 @@ def test_any_filter_or_all_shows_everything_the_member_may_see(client, fred, que
     client.force_login(fred)
 
     # when
-    response = client.get("/incidents/", query)
+    response = client.get("/incidents/", {"sort": "newest", **query})
 
     # then
     assert response.status_code == 200
@@ -260,7 +261,7 @@ def test_the_second_page_of_the_default_queue_stays_on_the_members_teams(client,
     assert len(listed(first)) == 25
     assert 'href="?page=2"' in page(first)
     assert second.status_code == 200
-    assert listed(second) == ["facilities-00"]
+    assert listed(second) == ["facilities-25"]  # most urgent (oldest) first
     assert second.context["my_teams_view"] is True
 
 
@@ -302,7 +303,7 @@ def test_queue_rows_show_the_team_and_the_assignee(client, reporter, facilities,
     client.force_login(fay)
 
     # when
-    response = client.get("/incidents/", {"all": "1"})
+    response = client.get("/incidents/", {"all": "1", "sort": "newest"})
 
     # then
     ownership = [
@@ -420,7 +421,7 @@ def test_a_team_members_dashboard_counts_its_teams_open_incidents_and_lists_its_
 
     # then
     assert response.status_code == 200
-    counts = [(team.slug, dict(by_status)) for team, by_status in response.context["team_counts"]]
+    counts = [(team.slug, dict(by_status)) for team, by_status, _ in response.context["team_counts"]]
     assert counts == [("facilities", {Status.REPORTED: 2, Status.ACKNOWLEDGED: 1, Status.IN_PROGRESS: 0})]
     html = page(response)
     assert 'data-team-counts="facilities"' in html
@@ -439,7 +440,7 @@ def test_a_member_of_two_teams_sees_counts_for_both(client, reporter, facilities
     response = client.get("/dashboard/")
 
     # then
-    counts = [(team.slug, dict(by_status)[Status.REPORTED]) for team, by_status in response.context["team_counts"]]
+    counts = [(team.slug, dict(by_status)[Status.REPORTED]) for team, by_status, _ in response.context["team_counts"]]
     assert counts == [("facilities", 0), ("helpdesk", 1)]
 
 

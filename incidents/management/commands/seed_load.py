@@ -48,6 +48,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from incidents import sla
 from incidents.models import (
     DEFAULT_CATEGORY,
     DEFAULT_TEAM,
@@ -163,6 +164,16 @@ INSERT_BATCH = 2000  # rows per INSERT statement
 # categories; every load responder is a member of `response` and of one load team.
 LOAD_TEAMS = ("load-facilities", "load-it", "load-hr", "load-security")
 ASSIGNED_SHARE = 0.7  # of incidents someone picked up (not Reported)
+SLA_FIELDS = [
+    "acknowledge_due_at",
+    "acknowledge_warn_at",
+    "acknowledge_breached_at",
+    "resolve_due_at",
+    "resolve_warn_at",
+    "resolve_breached_at",
+    "sla_due_at",
+    "sla_escalate_at",
+]
 INCIDENT_FIELDS = [
     "incident_id",
     "title",
@@ -179,6 +190,7 @@ INCIDENT_FIELDS = [
     "team",
     "category",
     "assignee",
+    *SLA_FIELDS,
 ]
 
 
@@ -268,6 +280,7 @@ class Command(BaseCommand):
             raise CommandError("--responses and --long-thread must be 0 or more.")
         started = time.monotonic()
         self.rng = random.Random(options["seed"])
+        self.policies = {}
         self.mean_responses = options["responses"]
         self.long_thread = options["long_thread"]
         self.now = timezone.now()
@@ -387,7 +400,7 @@ class Command(BaseCommand):
                         h=rng.randint(7, 18), m=rng.randint(0, 59)
                     ),
                     plan["status"],
-                    rng.choices(SEVERITIES, weights=SEVERITY_WEIGHTS)[0],
+                    plan["severity"],
                     plan["visibility"],
                     plan["reporter"],
                     created,
@@ -398,6 +411,7 @@ class Command(BaseCommand):
                     plan["team"],
                     plan["category"],
                     plan["assignee"],
+                    *(getattr(plan["clocks"], name) for name in SLA_FIELDS),
                 )
             )
             plans.append(plan)
@@ -429,7 +443,20 @@ class Command(BaseCommand):
                     (pk, plan["reporter"], EventKind.REPORTED, "", "", Status.REPORTED, None, plan["created"])
                 )
                 for step in plan["steps"]:
-                    if step["kind"] == EventKind.RESPONDED:
+                    if step["kind"] == EventKind.SLA_BREACHED:
+                        events.append(
+                            (
+                                pk,
+                                None,
+                                EventKind.SLA_BREACHED,
+                                step["clock"],
+                                step["due"],
+                                step["due"],
+                                None,
+                                step["at"],
+                            )
+                        )
+                    elif step["kind"] == EventKind.RESPONDED:
                         events.append(
                             (pk, step["actor"], EventKind.RESPONDED, "", "", "", next(response_pks), step["at"])
                         )
@@ -506,6 +533,7 @@ class Command(BaseCommand):
             gaps = [gap * room // total for gap in gaps]
         at, steps = created, []
         status, acknowledged_at, resolved_at, closed_at = Status.REPORTED, None, None, None
+        reopened_at = None
         # Someone of the team takes most incidents that were picked up, as they pick it up.
         assignee = owner if moves and team["members"] and rng.random() < ASSIGNED_SHARE else None
         for (kind, value), gap in zip(sequence, gaps, strict=True):
@@ -523,14 +551,34 @@ class Command(BaseCommand):
                 resolved_at = at
             elif new == Status.IN_PROGRESS and status == Status.RESOLVED:
                 resolved_at = None
+                reopened_at = at
             if new == Status.CLOSED:
                 closed_at = at
             steps.append(
                 {"kind": EventKind.STATUS_CHANGED, "actor": self.mover(status, new, reporter, owner), "old": status, "new": new, "at": at}
             )  # fmt: skip
             status = new
+        severity = rng.choices(SEVERITIES, weights=SEVERITY_WEIGHTS)[0]
+        clocks = Incident(
+            created_at=created,
+            status=status,
+            severity=severity,
+            acknowledged_at=acknowledged_at,
+            resolved_at=resolved_at,
+            closed_at=closed_at,
+        )
+        breached = sla.replay(
+            clocks, policy=self.policy(severity, team["id"]), resolve_started_at=reopened_at or created, now=self.now
+        )
+        # Each missed clock was escalated at its due time, as the worker would have.
+        for name in breached:
+            due = getattr(clocks, f"{name}_due_at")
+            steps.append({"kind": EventKind.SLA_BREACHED, "clock": name, "due": due.isoformat(), "at": due})
+        steps.sort(key=lambda step: step["at"])
         return {
             "reporter": reporter,
+            "severity": severity,
+            "clocks": clocks,
             "team": team["id"],
             "category": rng.choice(team["categories"]),
             "assignee": assignee,
@@ -543,6 +591,12 @@ class Command(BaseCommand):
             "resolved_at": resolved_at,
             "closed_at": closed_at,
         }
+
+    def policy(self, severity: str, team_id: int):
+        key = (severity, team_id)
+        if key not in self.policies:
+            self.policies[key] = sla.policy_for(severity, team_id)
+        return self.policies[key]
 
     def reply_author(self, reporter: int, owner: int, visibility: str) -> int:
         roll = self.rng.random()

@@ -4,7 +4,8 @@ database outages, with the outbox's recovery sweep beside it.
 `db_worker` exits on the first database error, and an outage would then leave mail
 undelivered until someone restarted it. This command starts it again after a growing
 pause. While it runs, a thread of its own sweeps every `--recover-every` seconds (30)
-for what any dead worker left behind (`outbox.requeue_orphans`): a message claimed by a
+for what any dead worker left behind (`settings.WORKER_SWEEPS`: `outbox.requeue_orphans`,
+and the SLA escalations whose task was lost): a message claimed by a
 worker that was killed goes out again once its lease (3 x EMAIL_TIMEOUT) has run out,
 so within 90 s with the defaults, without a restart of anything. With `--batch` the
 sweep runs once at each start instead. It takes every `db_worker` option.
@@ -15,12 +16,12 @@ import os
 import threading
 import time
 
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
+from django.utils.module_loading import import_string
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 from django_tasks_db.management.commands.db_worker import valid_interval
-
-from notifications import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,13 @@ class Command(DbWorkerCommand):
                 time.sleep(pause)
 
     def recover(self) -> None:
-        requeued = outbox.requeue_orphans()
-        if requeued:
-            self.stderr.write(f"Queued {requeued} message(s) again that a stopped worker left behind.")
+        """Run each of settings.WORKER_SWEEPS (dotted paths of functions returning how much
+        they did): the outbox's recovery, and whatever other apps need swept (the SLA
+        escalations). The apps name them in settings, so this app imports none of them."""
+        for path in getattr(settings, "WORKER_SWEEPS", ["notifications.outbox.requeue_orphans"]):
+            done = import_string(path)()
+            if done:
+                self.stderr.write(f"{path}: {done} item(s) taken care of.")
 
     def recover_forever(self, every: float) -> None:
         """The recovery sweep, at once and then every `every` seconds for as long as the worker
