@@ -3,13 +3,15 @@ tried on. Users come from `make_user`; incidents and teams from `incidents/tests
 through the services. Note `user` and `reporter` are both alice: use one of them, not both.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import User
-from incidents.models import Visibility
+from incidents.models import SlaPolicy, Visibility
 from incidents.tests.factories import (
     assign_then_leave_team,
     category_of,
@@ -70,6 +72,37 @@ def run_tasks(db):
         return count
 
     return run
+
+
+# The default SLA policies, as migration 0013 creates them.
+DEFAULT_SLA_POLICIES = {
+    "Critical": (timedelta(minutes=15), timedelta(hours=4)),
+    "High": (timedelta(hours=1), timedelta(days=1)),
+    "Medium": (timedelta(hours=4), timedelta(days=3)),
+    "Low": (timedelta(days=1), timedelta(days=7)),
+}
+
+
+@pytest.fixture(autouse=True)
+def default_sla_policies(request):
+    """Every database test starts with the default SLA policies. Migrations create them,
+    but a transactional test (real workers, live servers) ends with a flush that empties
+    every table, and the tests after it on the same pytest worker would find none."""
+    needs = set(request.fixturenames)
+    for name in ("transactional_db", "db"):
+        if name in needs:
+            request.getfixturevalue(name)
+            break
+    else:
+        if request.node.get_closest_marker("django_db") is None:
+            return
+        request.getfixturevalue("_django_db_helper")
+    have = set(SlaPolicy.objects.filter(team__isnull=True).values_list("severity", flat=True))
+    SlaPolicy.objects.bulk_create(
+        SlaPolicy(severity=severity, acknowledge_within=acknowledge, resolve_within=resolve)
+        for severity, (acknowledge, resolve) in DEFAULT_SLA_POLICIES.items()
+        if severity not in have
+    )
 
 
 @pytest.fixture

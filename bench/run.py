@@ -129,7 +129,7 @@ def endpoints(long_thread: str) -> list[Endpoint]:
             "/incidents/?assignee=me", "session", user=RESPONDER,
         ),
         Endpoint(
-            "web_my_teams", "`GET /incidents/` (team member: my teams' open incidents)",
+            "web_my_teams", "`GET /incidents/` (team member: my teams' open incidents, most urgent first)",
             "/incidents/", "session", user=RESPONDER,
         ),
         Endpoint(
@@ -140,6 +140,21 @@ def endpoints(long_thread: str) -> list[Endpoint]:
             "api_assigned", "`GET /api/publicIncidents?assignee=me` (team member)",
             "/api/publicIncidents?assignee=me", "token", user=RESPONDER,
         ),
+        # SLA (#14): the queue most urgent first (the team member's default, above), newest
+        # first on request, the breached filter, the due order in the API, the SLA counts.
+        Endpoint(
+            "web_newest", "`GET /incidents/?sort=newest` (team member)",
+            "/incidents/?sort=newest", "session", user=RESPONDER,
+        ),
+        Endpoint(
+            "web_breached", "`GET /incidents/?sla=breached&sort=due` (team member)",
+            "/incidents/?sla=breached&sort=due", "session", user=RESPONDER,
+        ),
+        Endpoint(
+            "api_due", "`GET /api/publicIncidents?ordering=due` (team member)",
+            "/api/publicIncidents?ordering=due", "token", user=RESPONDER,
+        ),
+        Endpoint("dashboard_team", "`GET /dashboard/` (team member: SLA counts)", "/dashboard/", "session", user=RESPONDER),
         Endpoint("api_post", "`POST /api/incidents`", "/api/incidents", "token", "POST", POST_BODY),
     ]  # fmt: skip
 

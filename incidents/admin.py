@@ -13,8 +13,8 @@ from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from . import permissions, services
-from .models import TRANSITIONS, Category, Incident, IncidentEvent, Response, Status, Team
+from . import permissions, services, sla
+from .models import NO_DEADLINE, TRANSITIONS, Category, Incident, IncidentEvent, Response, SlaPolicy, Status, Team
 
 # The change form's fields that update_incident takes.
 EDITABLE = ("title", "description", "visibility", "severity", "status", "reporter", "team", "category", "assignee")
@@ -122,6 +122,21 @@ class AssigneeListFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SlaListFilter(admin.SimpleListFilter):
+    """Either SLA clock in a state: the same condition as the lists' and the API's `sla=`."""
+
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return [(state, state.replace("_", " ").capitalize()) for state in sla.State.ALL]
+
+    def queryset(self, request, queryset):
+        if self.value() in sla.State.ALL:
+            return queryset.filter(sla.state_q(self.value(), timezone.now()))
+        return queryset
+
+
 class ResponseInline(admin.TabularInline):
     """Existing responses are shown as written; new ones are added through the service."""
 
@@ -175,9 +190,19 @@ class IncidentAdmin(admin.ModelAdmin):
         "assignee",
         "created_at",
         "responses",
+        "sla_due",
     )
     list_display_links = ("short_id", "title")
-    list_filter = ("status", "severity", "visibility", "team", "category", AssigneeListFilter, "created_at")
+    list_filter = (
+        "status",
+        "severity",
+        "visibility",
+        "team",
+        "category",
+        AssigneeListFilter,
+        SlaListFilter,
+        "created_at",
+    )
     search_fields = ("title", "description", "=incident_id", "reporter__username", "reporter__email")
     date_hierarchy = "created_at"
     list_select_related = ("reporter", "assignee")  # the team's name is annotated (for_list)
@@ -185,11 +210,27 @@ class IncidentAdmin(admin.ModelAdmin):
     show_full_result_count = False  # a COUNT(*) of the whole table on every page view
     raw_id_fields = ("reporter", "assignee")
     action_form = IncidentActionForm
-    readonly_fields = ("incident_id", "created_at", "updated_at", "acknowledged_at", "resolved_at", "closed_at")
+    SLA_FIELDS = (
+        "acknowledge_due_at",
+        "acknowledge_breached_at",
+        "resolve_due_at",
+        "resolve_breached_at",
+        "sla_states",
+    )
+    readonly_fields = (
+        "incident_id",
+        "created_at",
+        "updated_at",
+        "acknowledged_at",
+        "resolved_at",
+        "closed_at",
+        *SLA_FIELDS,
+    )
     fieldsets = (
         (None, {"fields": ("incident_id", "title", "description", "reporter")}),
         ("Triage", {"fields": ("status", "severity", "visibility", "category", "team", "assignee")}),
         ("Times", {"fields": ("created_at", "updated_at", "acknowledged_at", "resolved_at", "closed_at")}),
+        ("SLA", {"fields": SLA_FIELDS}),
     )
     inlines = (ResponseInline, IncidentEventInline)
     actions = (
@@ -215,6 +256,19 @@ class IncidentAdmin(admin.ModelAdmin):
     @admin.display(description="Responses", ordering="response_count")
     def responses(self, obj):
         return obj.response_count
+
+    @admin.display(description="Next SLA due", ordering="sla_due_at")
+    def sla_due(self, obj):
+        """The unmet clock due soonest, in words ("Acknowledge overdue")."""
+        if obj.sla_due_at == NO_DEADLINE:
+            return "—"
+        clock = sla.next_clock(obj)
+        state = clock.state.replace("_", " ")
+        return f"{clock.label}: {timezone.localtime(clock.due_at):%Y-%m-%d %H:%M} ({state})"
+
+    @admin.display(description="SLA states")
+    def sla_states(self, obj):
+        return ", ".join(f"{clock.label}: {clock.state.replace('_', ' ')}" for clock in sla.clocks(obj).values())
 
     def has_delete_permission(self, request, obj=None):
         return False  # an incident is a record: close it, never delete it
@@ -444,3 +498,14 @@ class CategoryAdmin(admin.ModelAdmin):
     list_select_related = ("team",)
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    """Targets by severity, for every team or one. A change applies to incidents reported
+    (or re-graded, or moved) after it; clocks already running keep their due times."""
+
+    list_display = ("severity", "team", "acknowledge_within", "resolve_within", "business_hours")
+    list_filter = ("severity", "team", "business_hours")
+    list_select_related = ("team",)
+    ordering = ("team__name", "severity")

@@ -25,6 +25,9 @@ from notifications import delivery, outbox, tasks
 from notifications.models import OutgoingEmail
 from notifications.tests.mailbox import post_form, settle
 
+# Mail delivery tasks only: reports also queue SLA checks (incidents.tasks.check_sla).
+MAIL_TASK = "notifications.tasks.send_email"
+
 
 class FailingBackend(BaseEmailBackend):
     """An SMTP server that hangs up on every message."""
@@ -38,7 +41,9 @@ FAILING_BACKEND = "notifications.tests.test_delivery.FailingBackend"
 
 def make_due() -> int:
     """Bring every scheduled retry forward to now, as if its time had come."""
-    return DBTaskResult.objects.filter(status=TaskResultStatus.READY).update(run_after=timezone.now())
+    return DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path=MAIL_TASK).update(
+        run_after=timezone.now()
+    )
 
 
 # --- Delivery: retries, giving up, the admin's retry, at most once ----------------------
@@ -62,7 +67,7 @@ def test_failed_delivery_is_retried_with_backoff_then_given_up_and_requeued_from
         assert email.attempts == 1
         assert now < email.next_attempt_at <= now + timedelta(seconds=30)
         assert email.last_error == "SMTPServerDisconnected: Connection unexpectedly closed"
-        (retry,) = DBTaskResult.objects.filter(status=TaskResultStatus.READY)
+        (retry,) = DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path=MAIL_TASK)
         assert retry.run_after == email.next_attempt_at
         assert run_tasks() == 0  # not due yet
         assert mailoutbox == []
@@ -85,7 +90,7 @@ def test_failed_delivery_is_retried_with_backoff_then_given_up_and_requeued_from
     assert email.next_attempt_at is None
     assert email.sent_at is None
     assert "SMTPServerDisconnected" in email.last_error
-    assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
+    assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path=MAIL_TASK).exists()
     assert all(earlier < later for earlier, later in zip(delays, delays[1:], strict=False))
     assert sum(delays, timedelta()) < timedelta(hours=2, minutes=30)
     assert mailoutbox == []

@@ -26,6 +26,9 @@ from incidents.models import Incident
 from incidents.tests.factories import make_responder, response_team
 from notifications.models import OutgoingEmail
 
+# Mail delivery tasks only: reports also queue SLA checks (incidents.tasks.check_sla).
+MAIL_TASK = "notifications.tasks.send_email"
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -141,7 +144,9 @@ def run_worker(timeout: float = 60) -> None:
 
 
 def make_due() -> int:
-    return DBTaskResult.objects.filter(status=TaskResultStatus.READY).update(run_after=timezone.now())
+    return DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path=MAIL_TASK).update(
+        run_after=timezone.now()
+    )
 
 
 def report_by_web(client) -> tuple[int, float]:
@@ -174,7 +179,7 @@ def test_mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_is_back(cli
             assert (row.state, row.attempts) == (OutgoingEmail.State.QUEUED, 1)
             assert "Connection" in row.last_error or "refused" in row.last_error.lower(), row.last_error
             assert row.next_attempt_at > timezone.now()
-        retries = DBTaskResult.objects.filter(status=TaskResultStatus.READY)
+        retries = DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path=MAIL_TASK)
         assert retries.count() == 3
         assert not DBTaskResult.objects.ready().exists()
 
@@ -198,7 +203,7 @@ def test_mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_is_back(cli
                 assert [part.get_content_type() for part in message.get_payload()] == ["text/plain", "text/html"]
 
     assert set(OutgoingEmail.objects.values_list("state", "attempts")) == {(OutgoingEmail.State.SENT, 2)}
-    assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
+    assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path=MAIL_TASK).exists()
 
 
 def test_hanging_smtp_server_delays_mail_but_never_a_request(client, reporter):
