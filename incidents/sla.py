@@ -116,7 +116,22 @@ def parse_business_hours(spec: str, zone: str = "UTC") -> BusinessHours:
                 windows[day].append((opens, closes))
     if not any(windows):
         raise ImproperlyConfigured("SLA_BUSINESS_HOURS names no working hours.")
-    return BusinessHours(tuple(tuple(sorted(day)) for day in windows), ZoneInfo(zone))
+    return BusinessHours(tuple(_merged(day) for day in windows), ZoneInfo(zone))
+
+
+def _merged(windows: list) -> tuple:
+    """A day's windows in order, overlapping or touching ones joined: an hour two groups
+    both name is one business hour, counted once."""
+    end_of_day = time.max
+    merged: list[list] = []
+    for opens, closes in sorted(windows, key=lambda w: (w[0], w[1] or end_of_day)):
+        if merged and (merged[-1][1] is None or opens <= merged[-1][1]):
+            last = merged[-1][1]
+            if last is not None and (closes is None or closes > last):
+                merged[-1][1] = closes
+        else:
+            merged.append([opens, closes])
+    return tuple((opens, closes) for opens, closes in merged)
 
 
 @cache
@@ -295,6 +310,24 @@ def _unmet(clock_name: str) -> models.Q:
     return models.Q(status__in=OPEN_STATUSES)
 
 
+def _met(clock_name: str, *, late: bool) -> models.Q:
+    """Met after its due time (`late`), or met in time (or with no due time): `met_at`'s
+    twin, the first of its two timestamps that is set compared with the due time."""
+    first, then = ("acknowledged_at", "closed_at") if clock_name == ACKNOWLEDGE else ("resolved_at", "closed_at")
+    due = f"{clock_name}_due_at"
+    done = ~_unmet(clock_name)
+
+    def compare(field: str) -> models.Q:
+        if late:
+            return models.Q(**{f"{field}__gt": models.F(due)})
+        return models.Q(**{f"{due}__isnull": True}) | models.Q(**{f"{field}__lte": models.F(due)})
+
+    return done & (
+        (models.Q(**{f"{first}__isnull": False}) & compare(first))
+        | (models.Q(**{f"{first}__isnull": True, f"{then}__isnull": False}) & compare(then))
+    )
+
+
 def state_q(state: str, now: datetime) -> models.Q:
     """Incidents with either clock in `state` (the `sla=` filter), the database's twin of
     `clock()`."""
@@ -303,7 +336,11 @@ def state_q(state: str, now: datetime) -> models.Q:
         due, warn, breached = f"{name}_due_at", f"{name}_warn_at", f"{name}_breached_at"
         unmet = _unmet(name)
         if state == State.BREACHED:
-            q |= models.Q(**{f"{breached}__isnull": False}) | (unmet & models.Q(**{f"{due}__lte": now}))
+            q |= (
+                models.Q(**{f"{breached}__isnull": False})
+                | (unmet & models.Q(**{f"{due}__lte": now}))
+                | _met(name, late=True)
+            )
         elif state == State.AT_RISK:
             q |= unmet & models.Q(**{f"{breached}__isnull": True, f"{warn}__lte": now, f"{due}__gt": now})
         elif state == State.PENDING:
@@ -313,7 +350,7 @@ def state_q(state: str, now: datetime) -> models.Q:
                 & (models.Q(**{f"{due}__isnull": True}) | models.Q(**{f"{warn}__gt": now}))
             )
         elif state == State.MET:
-            q |= ~unmet & models.Q(**{f"{breached}__isnull": True})
+            q |= _met(name, late=False) & models.Q(**{f"{breached}__isnull": True})
     return q
 
 

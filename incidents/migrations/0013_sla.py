@@ -50,6 +50,9 @@ def create_defaults_and_start_clocks(apps, schema_editor):
         unacknowledged.update(sla_due_at=F("acknowledge_due_at"))
         still_open.filter(acknowledged_at__isnull=False).update(sla_due_at=F("resolve_due_at"))
         unacknowledged.filter(acknowledge_due_at__lte=now).update(acknowledge_breached_at=F("acknowledge_due_at"))
+        still_open.filter(acknowledged_at__gt=F("acknowledge_due_at")).update(
+            acknowledge_breached_at=F("acknowledged_at")
+        )
         still_open.filter(resolve_due_at__lte=now).update(resolve_breached_at=F("resolve_due_at"))
         still_open.filter(sla_due_at__gt=now).update(sla_escalate_at=F("sla_due_at"))
         unacknowledged.filter(acknowledge_due_at__lte=now, resolve_due_at__gt=now).update(
@@ -202,9 +205,7 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="slapolicy",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("acknowledge_within__gt", timedelta(0)), ("resolve_within__gt", timedelta(0))
-                ),
+                condition=models.Q(("acknowledge_within__gt", timedelta(0)), ("resolve_within__gt", timedelta(0))),
                 name="sla_policy_durations_positive",
             ),
         ),
