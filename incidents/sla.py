@@ -31,6 +31,17 @@ from .models import NO_DEADLINE, OPEN_STATUSES, EventKind, Incident, IncidentEve
 
 ACKNOWLEDGE, RESOLVE = "acknowledge", "resolve"
 CLOCKS = (ACKNOWLEDGE, RESOLVE)
+# The incident's columns this module keeps.
+COLUMNS = (
+    "acknowledge_due_at",
+    "acknowledge_warn_at",
+    "acknowledge_breached_at",
+    "resolve_due_at",
+    "resolve_warn_at",
+    "resolve_breached_at",
+    "sla_due_at",
+    "sla_escalate_at",
+)
 
 
 class State:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import User
-from incidents import services
+from incidents import services, sla
 from incidents.models import (
     DEFAULT_CATEGORY,
     DEFAULT_TEAM,
@@ -27,6 +27,7 @@ from incidents.models import (
     Team,
     Visibility,
 )
+from incidents.tasks import check_sla
 from notifications.models import OutgoingEmail
 from notifications.tasks import send_email
 
@@ -211,7 +212,9 @@ class Command(BaseCommand):
             self.spread_in_time(incident, start=now - timedelta(days=count - n, hours=rng.randint(0, 20)))
         # Demo data is history, not news: drop the mail its services queued.
         OutgoingEmail.objects.filter(pk__gte=first_new_email).delete()
-        DBTaskResult.objects.filter(task_path=send_email.module_path, enqueued_at__gte=started).delete()
+        DBTaskResult.objects.filter(
+            task_path__in=[send_email.module_path, check_sla.module_path], enqueued_at__gte=started
+        ).delete()
 
     def spread_in_time(self, incident: Incident, *, start) -> None:
         """Move an incident's timestamps back to `start`, keeping their order and gaps small."""
@@ -230,3 +233,13 @@ class Command(BaseCommand):
             resolved_at=last if incident.resolved_at else None,
             closed_at=last if incident.closed_at else None,
         )
+        # The SLA clocks as that history would have left them (missed ones breached; the
+        # workers' sweep escalates those still to come when they fall due).
+        incident = Incident.objects.get(pk=incident.pk)
+        sla.replay(
+            incident,
+            policy=sla.policy_for(incident.severity, incident.team_id),
+            resolve_started_at=incident.created_at,
+            now=timezone.now(),
+        )
+        incident.save(update_fields=sla.COLUMNS)

@@ -164,16 +164,7 @@ INSERT_BATCH = 2000  # rows per INSERT statement
 # categories; every load responder is a member of `response` and of one load team.
 LOAD_TEAMS = ("load-facilities", "load-it", "load-hr", "load-security")
 ASSIGNED_SHARE = 0.7  # of incidents someone picked up (not Reported)
-SLA_FIELDS = [
-    "acknowledge_due_at",
-    "acknowledge_warn_at",
-    "acknowledge_breached_at",
-    "resolve_due_at",
-    "resolve_warn_at",
-    "resolve_breached_at",
-    "sla_due_at",
-    "sla_escalate_at",
-]
+SLA_FIELDS = sla.COLUMNS
 INCIDENT_FIELDS = [
     "incident_id",
     "title",
