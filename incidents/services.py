@@ -33,6 +33,7 @@ from .models import (
     Team,
     Visibility,
 )
+from .tasks import check_sla
 
 
 class WorkflowError(ValidationError):
@@ -65,8 +66,6 @@ def _schedule_escalation(incident: Incident, was: datetime | None = None) -> Non
     """Queue the SLA check for the incident's next unescalated due time, in the caller's
     transaction, when that time changed (`was`: what it was before this change). A task
     left for an earlier time finds nothing to do and ends (`escalate_breaches`)."""
-    from .tasks import check_sla  # the task module imports this one
-
     if incident.sla_escalate_at != was and incident.sla_escalate_at != NO_DEADLINE:
         check_sla.using(run_after=incident.sla_escalate_at).enqueue(incident.pk)
 
