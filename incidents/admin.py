@@ -260,7 +260,7 @@ class IncidentAdmin(admin.ModelAdmin):
     @admin.display(description="Next SLA due", ordering="sla_due_at")
     def sla_due(self, obj):
         """The unmet clock due soonest, in words ("Acknowledge overdue")."""
-        if obj.sla_due_at == NO_DEADLINE:
+        if obj.sla_due_at >= NO_DEADLINE:
             return "—"
         clock = sla.next_clock(obj)
         state = clock.state.replace("_", " ")

@@ -21,8 +21,19 @@ DEFAULT_TEAM = "response"
 DEFAULT_CATEGORY = "general"
 # What an SLA column holds when there is no deadline to meet (no policy, or every clock met):
 # a far-future time rather than NULL, so "most urgent first" is a plain ascending index scan
-# (NULLs sort first on MariaDB, and NULLS LAST would make it sort the table).
+# (NULLs sort first on MariaDB, and NULLS LAST would make it sort the table). The sort key
+# `sla_due_at` adds how long before 2500 the incident was reported: keyset pagination breaks
+# ties by offset, and thousands of closed incidents sharing one value would page forever;
+# so each has its own key, and those without a deadline come last, newest first.
 NO_DEADLINE = datetime(9000, 1, 1, tzinfo=UTC)
+_NO_DEADLINE_BASE = datetime(2500, 1, 1, tzinfo=UTC)
+
+
+def no_deadline_key(created_at: datetime) -> datetime:
+    """`sla_due_at` of an incident with no clock running (always >= NO_DEADLINE)."""
+    return NO_DEADLINE + (_NO_DEADLINE_BASE - created_at)
+
+
 # Long enough for a pasted log excerpt, short enough that nobody can store a novel per row.
 MAX_TEXT_LENGTH = 20_000
 
@@ -136,6 +147,9 @@ class Category(models.Model):
         return self.name
 
 
+MAX_SLA_TARGET = timedelta(days=365)
+
+
 class SlaPolicy(models.Model):
     """How soon incidents of one severity must be acknowledged and resolved. A policy with a
     team applies to that team's incidents; one without is the default for every team
@@ -166,9 +180,17 @@ class SlaPolicy(models.Model):
                 fields=["severity"], condition=models.Q(team__isnull=True), name="sla_policy_one_default_per_severity"
             ),
             models.CheckConstraint(condition=models.Q(severity__in=Severity.values), name="sla_policy_severity_valid"),
+            # A year at most: past that a due time is no target, and a clock in business
+            # hours would have to walk years of calendar to find it.
             models.CheckConstraint(
-                condition=models.Q(acknowledge_within__gt=timedelta(0), resolve_within__gt=timedelta(0)),
-                name="sla_policy_durations_positive",
+                condition=models.Q(
+                    acknowledge_within__gt=timedelta(0),
+                    resolve_within__gt=timedelta(0),
+                    acknowledge_within__lte=MAX_SLA_TARGET,
+                    resolve_within__lte=MAX_SLA_TARGET,
+                ),
+                name="sla_policy_durations_in_range",
+                violation_error_message="Each target must be more than zero and at most 365 days.",
             ),
         ]
 
@@ -263,8 +285,9 @@ class Incident(models.Model):
     resolve_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolve_warn_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolve_breached_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # The soonest due time of a clock not yet met ("most urgent first"), and the soonest
-    # one not yet escalated (what the escalation sweep reads); NO_DEADLINE when none.
+    # The soonest due time of a clock not yet met ("most urgent first"; no_deadline_key()
+    # when none), and the soonest one not yet escalated (what the escalation sweep reads;
+    # NO_DEADLINE when none).
     sla_due_at = models.DateTimeField(default=NO_DEADLINE, editable=False)
     sla_escalate_at = models.DateTimeField(default=NO_DEADLINE, editable=False)
 

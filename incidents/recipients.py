@@ -16,7 +16,7 @@ from django.utils.timesince import timesince
 from notifications.mail import absolute
 from notifications.outbox import queue_email
 
-from . import permissions
+from . import permissions, sla
 from .models import EventKind, Incident, IncidentEvent, Response, Severity
 
 
@@ -109,8 +109,11 @@ def status_changed(event: IncidentEvent) -> None:
 
 def sla_breached(event: IncidentEvent) -> None:
     """The team's leads hear of a missed SLA clock (staff, when the team has no lead who
-    may see the incident). Not subject to a preference: escalation is the point."""
+    may see the incident). Not subject to a preference: escalation is the point. A clock
+    met late, before the escalation got to it, is on the timeline only: somebody acted."""
     incident = event.incident
+    if sla.met_at(incident, event.field) is not None:
+        return
     User = get_user_model()
     active = User.objects.filter(is_active=True).order_by("pk")
     leads = [

@@ -70,7 +70,7 @@ def _schedule_escalation(incident: Incident, was: datetime | None = None) -> Non
         check_sla.using(run_after=incident.sla_escalate_at).enqueue(incident.pk)
 
 
-def _escalate_overdue(incident: Incident, now: datetime) -> list[IncidentEvent]:
+def _escalate_due_clocks(incident: Incident, now: datetime) -> list[IncidentEvent]:
     """Mark each overdue, unescalated clock escalated, and return its timeline event (whose
     announcement mails the team's leads). Called under the row's lock; the conditional
     update makes it once per clock even where the lock is not one (SQLite)."""
@@ -195,7 +195,7 @@ def update_incident(
     if new_events:
         if regraded:
             # A re-grade that makes a clock overdue escalates it at once.
-            new_events += _escalate_overdue(incident, timezone.now())
+            new_events += _escalate_due_clocks(incident, timezone.now())
         # Field values only: the reporter may be a deleted account (null), and the row's
         # uniqueness and constraints are the database's to enforce.
         incident.full_clean(exclude=["reporter"], validate_unique=False, validate_constraints=False)
@@ -293,8 +293,14 @@ def _change_status(incident: Incident, found: Incident, actor, status: str) -> l
         incident.resolved_at = None  # reopened: time to resolve counts again
     if status == Status.CLOSED:
         incident.closed_at = now
-    sla.status_moved(incident, old=old, new=status, at=now)
-    return [events.status_changed(incident, actor=actor, old=old, new=status, at=now)]
+    met_late = sla.status_moved(incident, old=old, new=status, at=now)
+    return [
+        events.status_changed(incident, actor=actor, old=old, new=status, at=now),
+        *(
+            events.sla_breached(incident, clock=clock, due_at=getattr(incident, f"{clock}_due_at"), at=now)
+            for clock in met_late
+        ),
+    ]
 
 
 def assign(*, incident: Incident, actor, assignee) -> Incident:
@@ -354,9 +360,20 @@ def escalate_breaches(*, incident_pk: int) -> list[str]:
     if incident is None:
         return []
     was = incident.sla_escalate_at
-    breaches = _escalate_overdue(incident, timezone.now())
+    breaches = _escalate_due_clocks(incident, timezone.now())
     if incident.sla_escalate_at != was:
         Incident.objects.filter(pk=incident.pk).update(sla_escalate_at=incident.sla_escalate_at)
     _record(*breaches)
     _schedule_escalation(incident, was=was)
     return [event.field for event in breaches]
+
+
+def escalate_overdue(limit: int = 500) -> int:
+    """The sweep every worker runs (settings.WORKER_SWEEPS): escalate every clock past due
+    and not yet escalated, whatever happened to its task. Reads the `sla_escalate_at`
+    index from its start, so its cost is the number of overdue incidents, not the number
+    of open ones; `limit` a sweep (the next, 30 s later, takes the rest). Returns how many
+    incidents it escalated."""
+    now = timezone.now()
+    due = Incident.objects.filter(sla_escalate_at__lte=now).order_by("sla_escalate_at").values_list("pk", flat=True)
+    return sum(bool(escalate_breaches(incident_pk=pk)) for pk in list(due[:limit]))

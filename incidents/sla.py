@@ -12,8 +12,8 @@ services call it on every change that moves them:
 
 A clock whose due time passes unmet is escalated once (`services.escalate_breaches`):
 a task queued for its due time (`incidents.tasks.check_sla`) is the fast path, and every
-worker's sweep (`escalate_overdue`, an index range scan of `sla_escalate_at`) is the
-guarantee after restarts and lost tasks.
+worker's sweep (an index range scan of `sla_escalate_at`) is the
+guarantee after restarts and lost tasks (`services.escalate_overdue`).
 """
 
 import re
@@ -27,11 +27,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils import timezone
 
-from .models import NO_DEADLINE, OPEN_STATUSES, EventKind, Incident, IncidentEvent, SlaPolicy, Status
+from .models import NO_DEADLINE, OPEN_STATUSES, EventKind, Incident, IncidentEvent, SlaPolicy, Status, no_deadline_key
 
 ACKNOWLEDGE, RESOLVE = "acknowledge", "resolve"
 CLOCKS = (ACKNOWLEDGE, RESOLVE)
-# The incident's columns this module keeps.
+# The incident's columns this module keeps (bulk writers such as seed_load name them).
 COLUMNS = (
     "acknowledge_due_at",
     "acknowledge_warn_at",
@@ -208,7 +208,7 @@ def sync(incident: Incident) -> None:
         for c in CLOCKS
         if met_at(incident, c) is None and getattr(incident, f"{c}_breached_at") is None
     ]
-    incident.sla_due_at = min((due for due in unmet if due is not None), default=NO_DEADLINE)
+    incident.sla_due_at = min((due for due in unmet if due is not None), default=no_deadline_key(incident.created_at))
     incident.sla_escalate_at = min((due for due in unescalated if due is not None), default=NO_DEADLINE)
 
 
@@ -247,18 +247,22 @@ def recompute(incident: Incident) -> None:
     sync(incident)
 
 
-def status_moved(incident: Incident, *, old: str, new: str, at: datetime) -> None:
+def status_moved(incident: Incident, *, old: str, new: str, at: datetime) -> list[str]:
     """After a workflow move (the incident's fields already say `new`): a reopening starts
     the resolve clock again; a clock met after its due time, before the escalation got to
-    it, is recorded as breached (no escalation: somebody is on it now)."""
+    it, is recorded as breached. Returns those clocks (the caller records their breach on
+    the timeline; nobody is mailed: somebody is on it now)."""
     if old == Status.RESOLVED and new == Status.IN_PROGRESS:
         _start(incident, RESOLVE, at, policy_for(incident.severity, incident.team_id))
         incident.resolve_breached_at = None
+    late = []
     for clock in CLOCKS:
         due, met = getattr(incident, f"{clock}_due_at"), met_at(incident, clock)
         if met is not None and due is not None and met > due and getattr(incident, f"{clock}_breached_at") is None:
             setattr(incident, f"{clock}_breached_at", met)
+            late.append(clock)
     sync(incident)
+    return late
 
 
 def overdue_clocks(incident: Incident, now: datetime) -> list[str]:
@@ -363,21 +367,6 @@ def state_q(state: str, now: datetime) -> models.Q:
         elif state == State.MET:
             q |= _met(name, late=False) & models.Q(**{f"{breached}__isnull": True})
     return q
-
-
-def escalate_overdue(limit: int = 500) -> int:
-    """The sweep every worker runs (settings.WORKER_SWEEPS): escalate every clock past due
-    and not yet escalated, whatever happened to its task. Reads the `sla_escalate_at`
-    index from its start, so its cost is the number of overdue incidents, not the number
-    of open ones. Returns how many incidents it escalated."""
-    from . import services  # services imports this module
-
-    now = timezone.now()
-    due = Incident.objects.filter(sla_escalate_at__lte=now).order_by("sla_escalate_at").values_list("pk", flat=True)
-    escalated = 0
-    for pk in list(due[:limit]):
-        escalated += bool(services.escalate_breaches(incident_pk=pk))
-    return escalated
 
 
 def replay(incident: Incident, *, policy: SlaPolicy | None, resolve_started_at: datetime, now: datetime) -> list[str]:

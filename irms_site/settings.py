@@ -263,7 +263,7 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # What every `mail_worker` runs beside its tasks, every --recover-every seconds (30): take
 # back messages dead workers left behind, and escalate SLA clocks whose task was lost.
-WORKER_SWEEPS = ["notifications.outbox.requeue_orphans", "incidents.sla.escalate_overdue"]
+WORKER_SWEEPS = ["notifications.outbox.requeue_orphans", "incidents.services.escalate_overdue"]
 
 # --- SLA clocks (incidents/sla.py) ------------------------------------------------------
 # The working week of policies that count business hours only, in TIME_ZONE:

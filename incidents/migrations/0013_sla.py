@@ -23,12 +23,15 @@ DEFAULTS = {
     "Low": (timedelta(days=1), timedelta(days=7)),
 }
 OPEN = ("Reported", "Acknowledged", "In Progress")
-AT_RISK_AFTER = 0.8  # of the window (SLA_AT_RISK_FRACTION's default)
+NO_DEADLINE_BASE = datetime(2500, 1, 1, tzinfo=UTC)  # models.no_deadline_key, as of this migration
 
 
 def create_defaults_and_start_clocks(apps, schema_editor):
+    from django.conf import settings
     from django.db.models import F
     from django.utils import timezone
+
+    at_risk_after = 1 - getattr(settings, "SLA_AT_RISK_FRACTION", 0.2)
 
     SlaPolicy = apps.get_model("incidents", "SlaPolicy")
     Incident = apps.get_model("incidents", "Incident")
@@ -42,9 +45,9 @@ def create_defaults_and_start_clocks(apps, schema_editor):
         still_open = Incident.objects.filter(severity=severity, status__in=OPEN)
         still_open.update(
             acknowledge_due_at=F("created_at") + acknowledge,
-            acknowledge_warn_at=F("created_at") + acknowledge * AT_RISK_AFTER,
+            acknowledge_warn_at=F("created_at") + acknowledge * at_risk_after,
             resolve_due_at=F("created_at") + resolve,
-            resolve_warn_at=F("created_at") + resolve * AT_RISK_AFTER,
+            resolve_warn_at=F("created_at") + resolve * at_risk_after,
         )
         unacknowledged = still_open.filter(acknowledged_at__isnull=True)
         unacknowledged.update(sla_due_at=F("acknowledge_due_at"))
@@ -58,6 +61,15 @@ def create_defaults_and_start_clocks(apps, schema_editor):
         unacknowledged.filter(acknowledge_due_at__lte=now, resolve_due_at__gt=now).update(
             sla_escalate_at=F("resolve_due_at")
         )
+    # Everything else has no clock running: each its own sort key, newest first.
+    no_deadline = Incident.objects.filter(sla_due_at=NO_DEADLINE).order_by("pk")
+    batch = []
+    for pk, created_at in no_deadline.values_list("pk", "created_at").iterator(chunk_size=2000):
+        batch.append(Incident(pk=pk, sla_due_at=NO_DEADLINE + (NO_DEADLINE_BASE - created_at)))
+        if len(batch) == 2000:
+            Incident.objects.bulk_update(batch, ["sla_due_at"])
+            batch = []
+    Incident.objects.bulk_update(batch, ["sla_due_at"])
 
 
 class Migration(migrations.Migration):
@@ -205,8 +217,14 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="slapolicy",
             constraint=models.CheckConstraint(
-                condition=models.Q(("acknowledge_within__gt", timedelta(0)), ("resolve_within__gt", timedelta(0))),
-                name="sla_policy_durations_positive",
+                condition=models.Q(
+                    ("acknowledge_within__gt", timedelta(0)),
+                    ("acknowledge_within__lte", timedelta(days=365)),
+                    ("resolve_within__gt", timedelta(0)),
+                    ("resolve_within__lte", timedelta(days=365)),
+                ),
+                name="sla_policy_durations_in_range",
+                violation_error_message="Each target must be more than zero and at most 365 days.",
             ),
         ),
         migrations.RunPython(create_defaults_and_start_clocks, migrations.RunPython.noop),

@@ -87,8 +87,11 @@ def sla_clock(incident, clock=None, now=None):
         )
     if met is not None:
         text = "met" if shown.state == sla.State.MET else f"missed by {_span(shown.due_at, met)}"
-    elif shown.state == sla.State.BREACHED:
+    elif shown.state == sla.State.BREACHED and shown.due_at <= now:
         text = f"overdue by {_span(shown.due_at, now)}"
+    elif shown.state == sla.State.BREACHED:
+        # Escalated, then re-graded to a later due time: the breach stands.
+        text = f"breached earlier, now due in {_span(shown.due_at, now)}"
     elif shown.state == sla.State.AT_RISK:
         text = f"due in {_span(shown.due_at, now)} — at risk"
     else:
@@ -111,7 +114,7 @@ def sla_breach(event):
     due_at, at = parse_datetime(event.old_value), parse_datetime(event.new_value)
     clock = "acknowledge" if event.field == "acknowledge" else "resolve"
     return format_html(
-        "missed the time to {} (due {}): <strong>SLA breached</strong>, {} late — the team's leads were told",
+        "missed the time to {} (due {}): <strong>SLA breached</strong>, {} late",
         clock,
         _exact(due_at),
         _span(due_at, at) if at > due_at else "0 minutes",

@@ -204,3 +204,25 @@ def test_the_schema_describes_the_sla_object_filter_and_ordering(db, client):
     list_params = {p["name"]: p for p in schema["paths"]["/api/incidents"]["get"]["parameters"]}
     assert list_params["sla"]["schema"]["enum"] == ["at_risk", "breached", "met", "pending"]
     assert "due" in list_params["ordering"]["schema"]["enum"]
+
+
+def test_incidents_with_no_clock_running_each_have_their_own_place_in_the_due_order(reporter, staff):
+    # given: closed incidents (no deadline left), which keyset pages must not tie on
+    closed = [make_incident(reporter, title=f"closed-{n}") for n in range(5)]
+    for incident in closed:
+        services.change_status(incident=incident, actor=staff, status=Status.CLOSED)
+    open_one = make_incident(reporter, title="open")
+    client = api_client(reporter)
+
+    # when: two at a time
+    seen, url = [], "/api/incidents?ordering=due&page_size=2"
+    while url:
+        response = client.get(url)
+        seen += [row["title"] for row in response.json()]
+        links = [part for part in response.headers.get("Link", "").split(",") if 'rel="next"' in part]
+        url = links[0].split(";")[0].strip(" <>") if links else None
+
+    # then: the open one first, then the closed ones newest first, each once
+    assert seen == ["open", "closed-4", "closed-3", "closed-2", "closed-1", "closed-0"]
+    keys = list(Incident.objects.exclude(pk=open_one.pk).values_list("sla_due_at", flat=True))
+    assert len(set(keys)) == len(keys) == 5

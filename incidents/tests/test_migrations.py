@@ -12,7 +12,6 @@ from django.utils import timezone
 from incidents import services, sla
 from incidents.models import (
     DEFAULT_TEAM,
-    NO_DEADLINE,
     EventKind,
     Incident,
     IncidentEvent,
@@ -20,6 +19,7 @@ from incidents.models import (
     SlaPolicy,
     Status,
     Team,
+    no_deadline_key,
 )
 
 from .factories import make_incident, make_responder
@@ -77,6 +77,6 @@ def test_the_sla_migration_starts_clocks_on_open_incidents_without_a_storm_of_es
     assert sla.clock(late, "acknowledge").state == sla.State.BREACHED
     assert fresh.acknowledge_breached_at is None
     assert fresh.sla_escalate_at == fresh.acknowledge_due_at
-    assert closed.acknowledge_due_at is None and closed.sla_due_at == NO_DEADLINE
-    assert sla.escalate_overdue() == 0
+    assert closed.acknowledge_due_at is None and closed.sla_due_at == no_deadline_key(closed.created_at)
+    assert services.escalate_overdue() == 0
     assert not IncidentEvent.objects.filter(kind=EventKind.SLA_BREACHED).exists()

@@ -302,3 +302,36 @@ def test_staff_manage_policies_in_the_admin(admin_client_for, facilities):
     assert duplicate.status_code == 200 and duplicate.context["adminform"].form.errors
     assert zero.status_code == 200 and zero.context["adminform"].form.errors
     assert SlaPolicy.objects.count() == 5
+
+
+def test_a_breach_stands_after_a_regrade_moves_the_due_time_later(client, reporter, facilities, fay):
+    # given: escalated, then re-graded to Low (a day to acknowledge, from the report)
+    incident = make_incident(reporter, severity=Severity.CRITICAL, category=category_of(facilities))
+    set_clock(incident, "acknowledge", due=timezone.now() - timedelta(minutes=1))
+    services.escalate_breaches(incident_pk=incident.pk)
+    services.change_severity(incident=Incident.objects.get(pk=incident.pk), actor=fay, severity=Severity.LOW)
+    client.force_login(fay)
+
+    # when
+    html = page(client.get(incident.get_absolute_url()))
+
+    # then
+    (clock, state, words) = badges(html)[0]
+    assert (clock, state) == ("acknowledge", "breached")
+    assert words.startswith("Acknowledge breached earlier, now due in 23 hours")
+
+
+@pytest.mark.parametrize("field", ["acknowledge_within", "resolve_within"])
+def test_a_policy_target_over_a_year_is_refused(admin_client_for, field):
+    # given
+    data = {"severity": "High", "team": "", "acknowledge_within": "01:00:00", "resolve_within": "02:00:00"}
+    SlaPolicy.objects.filter(severity="High", team=None).delete()
+    data[field] = "366 00:00:00"
+
+    # when
+    response = admin_client_for.post("/admin/incidents/slapolicy/add/", data)
+
+    # then
+    assert response.status_code == 200
+    assert "at most 365 days" in page(response)
+    assert not SlaPolicy.objects.filter(severity="High").exists()
