@@ -705,6 +705,9 @@ def parse_config(argv) -> Config:
     parser.add_argument("--strict", action="store_true", default=env.get("BENCH_STRICT", "") not in ("", "0"))
     parser.add_argument("--no-write", action="store_true", help="print only, no file in bench/results/")
     parser.add_argument(
+        "--label", default=env.get("BENCH_LABEL", ""), help="in the results file's name: <date>-<label>-<size>.md"
+    )
+    parser.add_argument(
         "--app",
         default=env.get("BENCH_APP", DEFAULT_APP),
         help="the WSGI app to serve: a wrapper that patches IRMS, to measure a fix before making it",
@@ -752,7 +755,8 @@ def main(argv=None) -> int:
     print("\n" + text)
     if config.write:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{dt.date.today():%Y-%m-%d}-{config.sizes[-1]}.md"
+        label = f"-{args.label}" if args.label else ""
+        path = RESULTS / f"{dt.date.today():%Y-%m-%d}{label}-{config.sizes[-1]}.md"
         path.write_text(text)
         print(f"Written to {path.relative_to(ROOT)}")
     failed = [f"{r.size:,}: {key}" for r in results for key, m in r.measurements.items() if m.failed]
