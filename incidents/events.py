@@ -90,3 +90,15 @@ def category_changed(incident: Incident, *, actor, old, new) -> IncidentEvent:
         old_value=getattr(old, "name", ""),
         new_value=new.name,
     )
+
+
+def attached(attachment) -> IncidentEvent:
+    """A file was attached (its sanitised name, as it read at the time)."""
+    return IncidentEvent(
+        incident=attachment.incident,
+        actor=attachment.uploaded_by,
+        kind=EventKind.ATTACHED,
+        attachment=attachment,
+        new_value=attachment.filename,
+        created_at=attachment.created_at,
+    )

@@ -179,6 +179,7 @@ class IncidentQuerySet(models.QuerySet):
             response_count=Coalesce(models.Subquery(responses, output_field=models.IntegerField()), 0),
             team_slug=models.Subquery(team.values("slug")[:1]),
             team_name=models.Subquery(team.values("name")[:1]),
+            attachment_count=Coalesce(models.Subquery(attachment_count(), output_field=models.IntegerField()), 0),
         )
 
 
@@ -293,6 +294,7 @@ class EventKind(models.TextChoices):
     UNASSIGNED = "unassigned", "Unassigned"
     TEAM_CHANGED = "team_changed", "Team changed"
     CATEGORY_CHANGED = "category_changed", "Category changed"
+    ATTACHED = "attached", "Attached a file"
 
 
 class IncidentEvent(models.Model):
@@ -309,6 +311,9 @@ class IncidentEvent(models.Model):
     new_value = models.TextField(blank=True)
     response = models.OneToOneField(Response, on_delete=models.CASCADE, null=True, blank=True, related_name="event")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    attachment = models.OneToOneField(
+        "Attachment", on_delete=models.CASCADE, null=True, blank=True, related_name="event"
+    )
 
     class Meta:
         ordering = ("created_at", "id")
@@ -335,3 +340,57 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
+
+
+def attachment_storage():
+    """Where attachments are kept: STORAGES["attachments"] (the file system or S3)."""
+    from django.core.files.storage import storages
+
+    return storages["attachments"]
+
+
+def attachment_count():
+    """The correlated count of an incident's attachments, for `for_list`."""
+    return (
+        Attachment.objects.filter(incident=models.OuterRef("pk"))
+        .order_by()
+        .values("incident")
+        .annotate(n=models.Count("pk"))
+        .values("n")
+    )
+
+
+class Attachment(models.Model):
+    """A file on an incident (and on the response it came with, if any). Written by
+    `services.add_attachment` and friends; its bytes leave IRMS only through the checked
+    download view. `file` has a random name; `filename` is the uploaded name, sanitised."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="attachments")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    file = models.FileField(storage=attachment_storage, max_length=255)
+    thumbnail = models.FileField(storage=attachment_storage, max_length=255, blank=True)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField("SHA-256", max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["incident", "created_at", "id"], name="attachment_incident_oldest")]
+
+    def __str__(self):
+        return self.filename
+
+    def get_absolute_url(self):
+        return reverse("api:attachment-file", kwargs={"incident_id": self.incident.incident_id, "pk": self.pk})
+
+    def get_thumbnail_url(self):
+        if not self.thumbnail:
+            return None
+        return reverse("api:attachment-thumbnail", kwargs={"incident_id": self.incident.incident_id, "pk": self.pk})
+
+    @property
+    def is_image(self) -> bool:
+        return bool(self.thumbnail)
