@@ -126,6 +126,10 @@ def display_name(name: str) -> str:
     return name or "attachment"
 
 
+def _refusal(kind: type[ValidationError], field: str, message: str, code: str) -> ValidationError:
+    return kind({field: ValidationError(message, code=code)})
+
+
 def describe_limit() -> str:
     return filesizeformat(settings.ATTACHMENT_MAX_BYTES)
 
@@ -133,9 +137,9 @@ def describe_limit() -> str:
 def check_size(upload, *, field: str) -> None:
     name = display_name(getattr(upload, "name", ""))
     if upload.size > settings.ATTACHMENT_MAX_BYTES:
-        raise AttachmentTooLarge({field: f"“{name}” is larger than {describe_limit()}."}, code="too_large")
+        raise _refusal(AttachmentTooLarge, field, f"“{name}” is larger than {describe_limit()}.", "too_large")
     if upload.size == 0:
-        raise ValidationError({field: f"“{name}” is empty."}, code="empty")
+        raise _refusal(ValidationError, field, f"“{name}” is empty.", "empty")
 
 
 def prepare(upload, *, field: str = "file") -> Prepared:
@@ -147,9 +151,11 @@ def prepare(upload, *, field: str = "file") -> Prepared:
     data = upload.read()
     content_type = magic.from_buffer(data, mime=True)
     if content_type in NEVER or content_type not in allowed_types():
-        raise UnsupportedAttachment(
-            {field: f"“{name}” is not a file IRMS accepts ({content_type}): send a photo, a PDF, text, CSV or a mail."},
-            code="unsupported",
+        raise _refusal(
+            UnsupportedAttachment,
+            field,
+            f"“{name}” is not a file IRMS accepts ({content_type}): send a photo, a PDF, text, CSV or a mail.",
+            "unsupported",
         )
     thumbnail = None
     if content_type in IMAGE_FORMATS:
@@ -180,9 +186,9 @@ def _image(data: bytes, content_type: str, *, name: str, field: str) -> tuple[by
                 data, content_type = _reencode(image, content_type, frames)
             thumbnail = _thumbnail(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UnsupportedAttachment({field: f"“{name}” has too many pixels."}, code="too_many_pixels") from None
+        raise _refusal(UnsupportedAttachment, field, f"“{name}” has too many pixels.", "too_many_pixels") from None
     except (OSError, SyntaxError, ValueError, EOFError, TypeError):
-        raise UnsupportedAttachment({field: f"“{name}” is not a readable image."}, code="broken_image") from None
+        raise _refusal(UnsupportedAttachment, field, f"“{name}” is not a readable image.", "broken_image") from None
     return data, content_type, thumbnail
 
 
