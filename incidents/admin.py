@@ -12,9 +12,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from . import permissions, services
-from .models import TRANSITIONS, Category, Incident, IncidentEvent, Response, Status, Team
+from .models import TRANSITIONS, Attachment, Category, Incident, IncidentEvent, Response, Status, Team
 
 # The change form's fields that update_incident takes.
 EDITABLE = ("title", "description", "visibility", "severity", "status", "reporter", "team", "category", "assignee")
@@ -161,6 +162,29 @@ class IncidentEventInline(admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class AttachmentInline(admin.TabularInline):
+    """Files on the incident, read-only; each links to the checked download view."""
+
+    model = Attachment
+    fields = ("download", "content_type", "size", "sha256", "uploaded_by", "response", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("uploaded_by", "incident", "response")
+
+    @admin.display(description="file")
+    def download(self, attachment):
+        return format_html('<a href="{}">{}</a>', attachment.get_absolute_url(), attachment.filename)
+
+
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
     form = IncidentAdminForm
@@ -191,7 +215,7 @@ class IncidentAdmin(admin.ModelAdmin):
         ("Triage", {"fields": ("status", "severity", "visibility", "category", "team", "assignee")}),
         ("Times", {"fields": ("created_at", "updated_at", "acknowledged_at", "resolved_at", "closed_at")}),
     )
-    inlines = (ResponseInline, IncidentEventInline)
+    inlines = (ResponseInline, IncidentEventInline, AttachmentInline)
     actions = (
         "acknowledge_selected",
         "resolve_selected",
