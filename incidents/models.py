@@ -8,11 +8,13 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
 from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import LazyObject, empty
 
 # The team every install starts with (migration 0011): it sees every incident, as the
 # Responders group of earlier versions did, and owns the default category.
@@ -342,11 +344,23 @@ class IdempotencyKey(models.Model):
         return self.key
 
 
-def attachment_storage():
-    """Where attachments are kept: STORAGES["attachments"] (the file system or S3)."""
-    from django.core.files.storage import storages
+class AttachmentStorage(LazyObject):
+    """STORAGES["attachments"] (the file system or S3), resolved on first use as Django's
+    `default_storage` is; `reset()` makes the next use read STORAGES again."""
 
-    return storages["attachments"]
+    def _setup(self):
+        self._wrapped = storages["attachments"]
+
+    def reset(self):
+        self._wrapped = empty
+
+
+_attachment_storage = AttachmentStorage()
+
+
+def attachment_storage():
+    """Where attachments are kept (FileField's `storage` callable)."""
+    return _attachment_storage
 
 
 def attachment_count():
