@@ -2,9 +2,11 @@
 server mode on loopback, on a free port, for this module's tests."""
 
 import hashlib
+from io import StringIO
 
 import boto3
 import pytest
+from django.core.management import call_command
 from moto.server import ThreadedMotoServer
 
 from incidents import services
@@ -123,3 +125,19 @@ def test_a_refused_report_leaves_nothing_in_the_bucket(s3, reporter, monkeypatch
 
     # then
     assert keys(s3) == set()
+
+
+def test_prune_attachments_deletes_an_orphan_from_the_bucket(s3, reporter, public_incident):
+    # given: one attachment with its row, and an object a killed worker left
+    api_client(reporter).post(
+        f"/api/incidents/{public_incident.incident_id}/attachments",
+        {"file": samples.upload("auth.log", samples.TEXT)},
+        format="multipart",
+    )
+    s3.put_object(Bucket=BUCKET, Key="irms/attachments/orphan", Body=b"left behind")
+
+    # when
+    call_command("prune_attachments", "--older-than", "0", stdout=StringIO())
+
+    # then
+    assert keys(s3) == {f"irms/{Attachment.objects.get().file.name}"}
