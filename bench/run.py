@@ -140,6 +140,15 @@ def endpoints(long_thread: str) -> list[Endpoint]:
             "api_assigned", "`GET /api/publicIncidents?assignee=me` (team member)",
             "/api/publicIncidents?assignee=me", "token", user=RESPONDER,
         ),
+        # Issue #15: responses carry their attachments; an incident's attachments list.
+        Endpoint(
+            "api_responses", "`GET /api/responses/<id>` (100 responses, with attachments)",
+            f"/api/responses/{long_thread}", "token",
+        ),
+        Endpoint(
+            "api_attachments", "`GET /api/incidents/<id>/attachments`",
+            f"/api/incidents/{long_thread}/attachments", "token",
+        ),
         Endpoint("api_post", "`POST /api/incidents`", "/api/incidents", "token", "POST", POST_BODY),
     ]  # fmt: skip
 
