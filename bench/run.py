@@ -155,6 +155,15 @@ def endpoints(long_thread: str) -> list[Endpoint]:
             "/api/publicIncidents?ordering=due", "token", user=RESPONDER,
         ),
         Endpoint("dashboard_team", "`GET /dashboard/` (team member: SLA counts)", "/dashboard/", "session", user=RESPONDER),
+        # Issue #15: responses carry their attachments; an incident's attachments list.
+        Endpoint(
+            "api_responses", "`GET /api/responses/<id>` (100 responses, with attachments)",
+            f"/api/responses/{long_thread}", "token",
+        ),
+        Endpoint(
+            "api_attachments", "`GET /api/incidents/<id>/attachments`",
+            f"/api/incidents/{long_thread}/attachments", "token",
+        ),
         Endpoint("api_post", "`POST /api/incidents`", "/api/incidents", "token", "POST", POST_BODY),
     ]  # fmt: skip
 
@@ -209,6 +218,7 @@ class Config:
     write: bool
     app: str = DEFAULT_APP
     extra_env: dict[str, str] = field(default_factory=dict)
+    label: str = ""  # in the results file name
     server_url: str = DEFAULT_SERVER_URL
 
 
@@ -740,6 +750,7 @@ def parse_config(argv) -> Config:
         write=not (args.no_write or args.smoke),
         app=args.app,
         extra_env=dict(item.split("=", 1) for item in args.server_env),
+        label=args.label,
     )
 
 
@@ -755,7 +766,7 @@ def main(argv=None) -> int:
     print("\n" + text)
     if config.write:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        label = f"-{args.label}" if args.label else ""
+        label = f"-{config.label}" if config.label else ""
         path = RESULTS / f"{dt.date.today():%Y-%m-%d}{label}-{config.sizes[-1]}.md"
         path.write_text(text)
         print(f"Written to {path.relative_to(ROOT)}")

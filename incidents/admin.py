@@ -12,9 +12,21 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from . import permissions, services, sla
-from .models import NO_DEADLINE, TRANSITIONS, Category, Incident, IncidentEvent, Response, SlaPolicy, Status, Team
+from .models import (
+    NO_DEADLINE,
+    TRANSITIONS,
+    Attachment,
+    Category,
+    Incident,
+    IncidentEvent,
+    Response,
+    SlaPolicy,
+    Status,
+    Team,
+)
 
 # The change form's fields that update_incident takes.
 EDITABLE = ("title", "description", "visibility", "severity", "status", "reporter", "team", "category", "assignee")
@@ -176,6 +188,29 @@ class IncidentEventInline(admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class AttachmentInline(admin.TabularInline):
+    """Files on the incident, read-only; each links to the checked download view."""
+
+    model = Attachment
+    fields = ("download", "content_type", "size", "sha256", "uploaded_by", "response", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("uploaded_by", "incident", "response")
+
+    @admin.display(description="file")
+    def download(self, attachment):
+        return format_html('<a href="{}">{}</a>', attachment.get_absolute_url(), attachment.filename)
+
+
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
     form = IncidentAdminForm
@@ -232,7 +267,7 @@ class IncidentAdmin(admin.ModelAdmin):
         ("Times", {"fields": ("created_at", "updated_at", "acknowledged_at", "resolved_at", "closed_at")}),
         ("SLA", {"fields": SLA_FIELDS}),
     )
-    inlines = (ResponseInline, IncidentEventInline)
+    inlines = (ResponseInline, IncidentEventInline, AttachmentInline)
     actions = (
         "acknowledge_selected",
         "resolve_selected",

@@ -105,3 +105,15 @@ def sla_breached(incident: Incident, *, clock: str, due_at, at) -> IncidentEvent
         new_value=at.isoformat(),
         created_at=at,
     )
+
+
+def attached(attachment) -> IncidentEvent:
+    """A file was attached (its sanitised name, as it read at the time)."""
+    return IncidentEvent(
+        incident=attachment.incident,
+        actor=attachment.uploaded_by,
+        kind=EventKind.ATTACHED,
+        attachment=attachment,
+        new_value=attachment.filename,
+        created_at=attachment.created_at,
+    )

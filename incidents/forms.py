@@ -1,7 +1,9 @@
 """Incident forms: they validate input only; the services apply the rules."""
 
 from django import forms
+from django.conf import settings
 
+from . import attachments
 from .models import MAX_TEXT_LENGTH, Category, Incident, Response, Severity, Status, Team, Visibility
 
 
@@ -12,6 +14,39 @@ class CategoryChoiceField(forms.ModelChoiceField):
 
     def label_from_instance(self, category):
         return f"{category.name} — {category.description}" if category.description else category.name
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one input (Django's documented recipe). The service checks
+    them: their number, size and type."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data if item]
+        return [super().clean(data, initial)] if data else []
+
+    def widget_attrs(self, widget):
+        # No `capture`: a phone offers the camera and the gallery alike.
+        return {**super().widget_attrs(widget), "accept": attachments.accept_attribute()}
+
+
+def files_field(label: str) -> MultipleFileField:
+    return MultipleFileField(
+        label=label,
+        help_text=(
+            f"Up to {settings.ATTACHMENT_MAX_FILES} files of {attachments.describe_limit()} each: photos, PDF, "
+            "text, CSV or .eml mail. Location and other details are removed from photos."
+        ),
+    )
 
 
 class IncidentForm(forms.ModelForm):
@@ -50,6 +85,7 @@ class IncidentForm(forms.ModelForm):
             field.required, field.initial, field.widget = False, categories[0].pk, forms.HiddenInput()
         self.fields["description"].max_length = MAX_TEXT_LENGTH
         self.fields["description"].widget.attrs["maxlength"] = MAX_TEXT_LENGTH
+        self.fields["files"] = files_field("Photos or files (optional)")
 
     @property
     def visibility(self) -> str:
@@ -64,6 +100,10 @@ class IncidentEditForm(forms.ModelForm):
 
 
 class ResponseForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["files"] = files_field("Attach files (optional)")
+
     class Meta:
         model = Response
         fields = ("description",)

@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
 from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import LazyObject, empty
 
 # The team every install starts with (migration 0011): it sees every incident, as the
 # Responders group of earlier versions did, and owns the default category.
@@ -246,6 +248,7 @@ class IncidentQuerySet(models.QuerySet):
             response_count=Coalesce(models.Subquery(responses, output_field=models.IntegerField()), 0),
             team_slug=models.Subquery(team.values("slug")[:1]),
             team_name=models.Subquery(team.values("name")[:1]),
+            attachment_count=Coalesce(models.Subquery(attachment_count(), output_field=models.IntegerField()), 0),
         )
 
 
@@ -380,6 +383,7 @@ class EventKind(models.TextChoices):
     TEAM_CHANGED = "team_changed", "Team changed"
     CATEGORY_CHANGED = "category_changed", "Category changed"
     SLA_BREACHED = "sla_breached", "SLA breached"
+    ATTACHED = "attached", "Attached a file"
 
 
 class IncidentEvent(models.Model):
@@ -397,6 +401,9 @@ class IncidentEvent(models.Model):
     new_value = models.TextField(blank=True)
     response = models.OneToOneField(Response, on_delete=models.CASCADE, null=True, blank=True, related_name="event")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    attachment = models.OneToOneField(
+        "Attachment", on_delete=models.CASCADE, null=True, blank=True, related_name="event"
+    )
 
     class Meta:
         ordering = ("created_at", "id")
@@ -423,3 +430,69 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class AttachmentStorage(LazyObject):
+    """STORAGES["attachments"] (the file system or S3), resolved on first use as Django's
+    `default_storage` is; `reset()` makes the next use read STORAGES again."""
+
+    def _setup(self):
+        self._wrapped = storages["attachments"]
+
+    def reset(self):
+        self._wrapped = empty
+
+
+_attachment_storage = AttachmentStorage()
+
+
+def attachment_storage():
+    """Where attachments are kept (FileField's `storage` callable)."""
+    return _attachment_storage
+
+
+def attachment_count():
+    """The correlated count of an incident's attachments, for `for_list`."""
+    return (
+        Attachment.objects.filter(incident=models.OuterRef("pk"))
+        .order_by()
+        .values("incident")
+        .annotate(n=models.Count("pk"))
+        .values("n")
+    )
+
+
+class Attachment(models.Model):
+    """A file on an incident (and on the response it came with, if any). Written by
+    `services.add_attachment` and friends; its bytes leave IRMS only through the checked
+    download view. `file` has a random name; `filename` is the uploaded name, sanitised."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="attachments")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    file = models.FileField(storage=attachment_storage, max_length=255)
+    thumbnail = models.FileField(storage=attachment_storage, max_length=255, blank=True)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField("SHA-256", max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["incident", "created_at", "id"], name="attachment_incident_oldest")]
+
+    def __str__(self):
+        return self.filename
+
+    def get_absolute_url(self):
+        return reverse("api:attachment-file", kwargs={"incident_id": self.incident.incident_id, "pk": self.pk})
+
+    def get_thumbnail_url(self):
+        if not self.thumbnail:
+            return None
+        return reverse("api:attachment-thumbnail", kwargs={"incident_id": self.incident.incident_id, "pk": self.pk})
+
+    @property
+    def is_image(self) -> bool:
+        return bool(self.thumbnail)

@@ -56,6 +56,8 @@ def _alert_team(incident: Incident, *, exclude, moved_from=None) -> None:
     )
     urgent = incident.severity in (Severity.HIGH, Severity.CRITICAL)
     context = {**_incident_context(incident), "urgent": urgent, "moved_from": moved_from}
+    if moved_from is None:
+        context["files"] = _files(incident.attachments.filter(response=None))
     for user in members:
         if permissions.can_view(user, incident):
             queue_email(kind="incident_alert", to=user.email, context={**context, "user": user})
@@ -64,7 +66,7 @@ def _alert_team(incident: Incident, *, exclude, moved_from=None) -> None:
 def incident_reported(event: IncidentEvent) -> None:
     incident = event.incident
     reporter = incident.reporter
-    context = _incident_context(incident)
+    context = {**_incident_context(incident), "files": _files(incident.attachments.filter(response=None))}
     if reporter.email_on_my_report:
         queue_email(kind="incident_reported", to=reporter.email, context={**context, "user": reporter})
     _alert_team(incident, exclude=reporter)
@@ -89,11 +91,12 @@ def team_changed(event: IncidentEvent) -> None:
 def response_added(event: IncidentEvent) -> None:
     response: Response = event.response
     incident = response.incident
+    files = _files(response.attachments.all())
     for user in _recipients(incident, exclude=response.author, preference="email_on_response"):
         queue_email(
             kind="response_added",
             to=user.email,
-            context={**_incident_context(incident), "user": user, "response": response},
+            context={**_incident_context(incident), "user": user, "response": response, "files": files},
         )
 
 
@@ -132,6 +135,14 @@ def sla_breached(event: IncidentEvent) -> None:
     }
     for user in to:
         queue_email(kind="sla_breached", to=user.email, context={**context, "user": user})
+
+
+def _files(attachments) -> list[dict]:
+    """Attached files by name with their (checked) download links: never the files."""
+    return [
+        {"name": attachment.filename, "url": absolute(attachment.get_absolute_url())}
+        for attachment in attachments.select_related("incident")
+    ]
 
 
 HANDLERS = {

@@ -11,19 +11,26 @@ form error) or its subclass `WorkflowError` (not possible in the incident's curr
 management commands call these; none of them writes incidents directly.
 """
 
+import contextvars
 import copy
+import functools
+import logging
+import secrets
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from . import events, permissions, recipients, sla, text
+from . import attachments, events, permissions, recipients, sla, text
 from .models import (
     DEFAULT_CATEGORY,
     DEFAULT_TEAM,
     NO_DEADLINE,
     TRANSITIONS,
+    Attachment,
     Category,
     Incident,
     IncidentEvent,
@@ -32,6 +39,7 @@ from .models import (
     Status,
     Team,
     Visibility,
+    attachment_storage,
 )
 from .tasks import check_sla
 
@@ -39,6 +47,39 @@ from .tasks import check_sla
 class WorkflowError(ValidationError):
     """A well-formed request that the incident's current state refuses (a move the
     workflow does not have, a response to a closed incident). The API answers 409."""
+
+
+# Names of the files the current service call stored, removed if it fails (see
+# `_stored_files_removed_on_failure`).
+_stored_names: contextvars.ContextVar[list | None] = contextvars.ContextVar("stored_attachment_names", default=None)
+logger = logging.getLogger(__name__)
+
+
+def _stored_files_removed_on_failure(service):
+    """Storage is not part of the database transaction: a file written by a service whose
+    transaction then rolls back (a refused third file, a database error, a crash of the
+    request) would stay behind without a row. The outermost service call remembers what it
+    stored and deletes it if it raises; `manage.py prune_attachments` removes what a killed
+    process could not."""
+
+    @functools.wraps(service)
+    def wrapper(*args, **kwargs):
+        if _stored_names.get() is not None:  # inside another such service: it cleans up
+            return service(*args, **kwargs)
+        token = _stored_names.set([])
+        try:
+            return service(*args, **kwargs)
+        except BaseException:
+            for name in _stored_names.get():
+                try:
+                    attachment_storage().delete(name)
+                except Exception:  # the cleanup must not hide the error that caused it
+                    logger.exception("Could not delete the stored file %s", name)
+            raise
+        finally:
+            _stored_names.reset(token)
+
+    return wrapper
 
 
 # `update_incident(reporter=...)` distinguishes "leave the reporter alone" from "nobody".
@@ -100,6 +141,7 @@ def default_category() -> Category:
     return category
 
 
+@_stored_files_removed_on_failure
 @transaction.atomic
 def report_incident(
     *,
@@ -109,10 +151,13 @@ def report_incident(
     severity: str = Severity.MEDIUM,
     visibility: str = Visibility.PUBLIC,
     category: Category | None = None,
+    files=(),
 ) -> Incident:
     """File a new incident as `reporter` (any signed-in user); status starts at Reported,
-    and the incident goes to its category's team (no category: the default one)."""
+    and the incident goes to its category's team (no category: the default one). `files`
+    (uploaded files) become its attachments, checked before anything is written."""
     _require(getattr(reporter, "is_authenticated", False), "Sign in to report an incident.")
+    prepared = _prepare_files(files)
     category = category or default_category()
     if not category.active:
         raise ValidationError({"category": "Choose one of the listed categories."})
@@ -128,7 +173,8 @@ def report_incident(
     incident.full_clean()
     sla.start_clocks(incident)
     incident.save()
-    _record(events.reported(incident, actor=reporter))
+    attached = _store_attachments(incident, prepared, uploader=reporter)
+    _record(events.reported(incident, actor=reporter), *attached)
     _schedule_escalation(incident)
     return incident
 
@@ -332,9 +378,12 @@ def change_status(*, incident: Incident, actor, status: str) -> Incident:
     return update_incident(incident=incident, actor=actor, status=status)
 
 
+@_stored_files_removed_on_failure
 @transaction.atomic
-def add_response(*, incident: Incident, author, description: str) -> Response:
-    """Add `author`'s response to an incident they can see (not a closed one)."""
+def add_response(*, incident: Incident, author, description: str, files=()) -> Response:
+    """Add `author`'s response to an incident they can see (not a closed one), with
+    `files` (uploaded files) as its attachments."""
+    prepared = _prepare_files(files)
     incident = _locked(incident)
     _require(permissions.can_view(author, incident), "You may not respond to this incident.")
     if incident.status == Status.CLOSED:
@@ -346,7 +395,8 @@ def add_response(*, incident: Incident, author, description: str) -> Response:
     response.save()
     # Touch updated_at so "recently active" sorts see the new response.
     Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now())
-    _record(events.responded(response))
+    attached = _store_attachments(incident, prepared, uploader=author, response=response)
+    _record(events.responded(response), *attached)
     return response
 
 
@@ -377,3 +427,69 @@ def escalate_overdue(limit: int = 500) -> int:
     now = timezone.now()
     due = Incident.objects.filter(sla_escalate_at__lte=now).order_by("sla_escalate_at").values_list("pk", flat=True)
     return sum(bool(escalate_breaches(incident_pk=pk)) for pk in list(due[:limit]))
+
+
+def _prepare_files(files, *, field: str = "files") -> list:
+    """Every uploaded file checked and made ready to store, or the first refusal
+    (`attachments.AttachmentTooLarge`, `UnsupportedAttachment`, `ValidationError`)."""
+    files = list(files or ())
+    if len(files) > settings.ATTACHMENT_MAX_FILES:
+        raise ValidationError({field: f"Attach at most {settings.ATTACHMENT_MAX_FILES} files."}, code="too_many")
+    for upload in files:  # the cheap check for all of them before the costly one
+        attachments.check_size(upload, field=field)
+    return [attachments.prepare(upload, field=field) for upload in files]
+
+
+def _save_file(content: bytes, suffix: str = "") -> str:
+    """Store `content` under a random name (never the uploaded one) and remember it."""
+    name = attachment_storage().save(f"attachments/{secrets.token_hex(16)}{suffix}", ContentFile(content))
+    stored = _stored_names.get()
+    if stored is not None:
+        stored.append(name)
+    return name
+
+
+def _store_attachments(incident: Incident, prepared: list, *, uploader, response=None) -> list[IncidentEvent]:
+    """Store each prepared file with its row; returns their (unsaved) timeline events."""
+    new_events = []
+    for item in prepared:
+        attachment = Attachment(
+            incident=incident,
+            response=response,
+            uploaded_by=uploader,
+            filename=item.filename,
+            content_type=item.content_type,
+            size=item.size,
+            sha256=item.sha256,
+        )
+        attachment.file.name = _save_file(item.content)
+        if item.thumbnail is not None:
+            attachment.thumbnail.name = _save_file(item.thumbnail, "-thumb")
+        attachment.save()
+        new_events.append(events.attached(attachment))
+    return new_events
+
+
+@_stored_files_removed_on_failure
+@transaction.atomic
+def add_attachment(*, incident: Incident, uploader, file, response_id: int | None = None) -> Attachment:
+    """Attach one uploaded file to an incident `uploader` may respond to (not a closed
+    one), and to their response `response_id` of it if given. Each (incident, response,
+    uploader) takes at most ATTACHMENT_MAX_FILES files."""
+    prepared = _prepare_files([file], field="file")
+    incident = _locked(incident)
+    _require(permissions.can_view(uploader, incident), "You may not attach files to this incident.")
+    if incident.status == Status.CLOSED:
+        raise WorkflowError({"file": "This incident is closed; it takes no more files."})
+    response = None
+    if response_id is not None:
+        response = Response.objects.filter(pk=response_id, incident=incident).first()
+        if response is None:
+            raise ValidationError({"response_id": "This incident has no response with that id."})
+        _require(response.author_id == uploader.pk, "Only its author may attach files to a response.")
+    already = Attachment.objects.filter(incident=incident, response=response, uploaded_by=uploader).count()
+    if already >= settings.ATTACHMENT_MAX_FILES:
+        raise ValidationError({"file": f"You attached {already} files here already, the most there may be."})
+    (event,) = _store_attachments(incident, prepared, uploader=uploader, response=response)
+    _record(event)
+    return event.attachment

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
-from . import permissions, services, sla
+from . import permissions, services, sla, uploads
 from .filters import IncidentFilter
 from .forms import AssignForm, IncidentEditForm, IncidentForm, ResponseForm, SeverityForm, StatusForm, TeamForm
 from .models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status, Team, team_membership
@@ -170,12 +170,13 @@ class IncidentPublicView(IncidentListBaseView):
 
 class IncidentCreateView(View):
     template_name = "incidents/incident_form.html"
+    accepts_uploads = uploads.MANY
 
     def get(self, request):
         return render(request, self.template_name, {"form": IncidentForm()})
 
     def post(self, request):
-        form = IncidentForm(request.POST)
+        form = IncidentForm(request.POST, request.FILES)
         if form.is_valid():
             try:
                 incident = services.report_incident(
@@ -185,6 +186,7 @@ class IncidentCreateView(View):
                     description=form.cleaned_data["description"],
                     severity=form.cleaned_data["severity"],
                     visibility=form.visibility,
+                    files=form.cleaned_data["files"],
                 )
             except ValidationError as error:
                 attach_errors(form, error)
@@ -197,7 +199,9 @@ class IncidentCreateView(View):
 def render_detail(request, incident: Incident, *, response_form=None, status=200):
     user = request.user
     timeline = (
-        IncidentEvent.objects.filter(incident=incident).select_related("actor", "response").order_by("created_at", "id")
+        IncidentEvent.objects.filter(incident=incident)
+        .select_related("actor", "response", "attachment__incident")
+        .order_by("created_at", "id")
     )
     context = {
         "incident": incident,
@@ -261,13 +265,18 @@ class IncidentEditView(View):
 
 
 class IncidentRespondView(View):
+    accepts_uploads = uploads.MANY
+
     def post(self, request, incident_id):
         incident = visible_incident(request, incident_id)
-        form = ResponseForm(request.POST)
+        form = ResponseForm(request.POST, request.FILES)
         if form.is_valid():
             try:
                 services.add_response(
-                    incident=incident, author=request.user, description=form.cleaned_data["description"]
+                    incident=incident,
+                    author=request.user,
+                    description=form.cleaned_data["description"],
+                    files=form.cleaned_data["files"],
                 )
             except ValidationError as error:
                 attach_errors(form, error)

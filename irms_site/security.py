@@ -9,11 +9,16 @@ import uuid
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
+from django.template.defaultfilters import filesizeformat, pluralize
+from django.urls import Resolver404, resolve
 from django.views import defaults
+
+from incidents import uploads
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -60,7 +65,9 @@ class RequestIdMiddleware:
 class RequestGuardMiddleware:
     """Refuse oversized bodies (413) and body types no view reads (415) before any view
     or parser sees them. The API accepts JSON (DRF answers 415 for anything else); the
-    site's forms are URL-encoded or multipart; nothing in IRMS takes file uploads."""
+    site's forms are URL-encoded or multipart. Only views that take attachments
+    (`incidents.uploads`) accept files, with a body limit of their own; the body of an
+    upload is refused by its Content-Length alone, before any of it is read."""
 
     FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -83,25 +90,43 @@ class RequestGuardMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return error_response(request, 400, "Invalid Content-Length header.", template="400.html")
-        if length > settings.MAX_REQUEST_BODY_BYTES:
-            return error_response(
-                request,
-                413,
-                f"The request body is too large (at most {settings.MAX_REQUEST_BODY_BYTES // 1024} kB).",
-                template="400.html",
-            )
+        files = _files_accepted(request) if request.content_type == "multipart/form-data" else 0
+        if length > settings.MAX_REQUEST_BODY_BYTES and (not files or length > uploads.body_limit(files)):
+            return error_response(request, 413, _too_large_message(files), template="400.html")
+        if files and request.method == "POST":
+            try:
+                # Parse the upload here (its files stream to temporary files) so that a form
+                # field over the body limit is the same 413 as a body over it.
+                request.POST  # noqa: B018
+            except RequestDataTooBig:
+                return error_response(request, 413, _too_large_message(0), template="400.html")
         if request.method in ("POST", "PUT", "PATCH") and length and not wants_json(request):
             content_type = request.content_type or ""
             if content_type not in self.FORM_TYPES:
                 return error_response(
                     request, 415, f"Unsupported content type “{content_type}”: send a form.", template="400.html"
                 )
-            if content_type == "multipart/form-data" and request.FILES:
-                return error_response(request, 415, "IRMS does not accept file uploads.", template="400.html")
+            if content_type == "multipart/form-data" and not files and request.FILES:
+                return error_response(request, 415, "This page does not accept file uploads.", template="400.html")
             if content_type == "application/x-www-form-urlencoded" and not _is_utf8_form(request.body):
                 # Django would quietly turn bad bytes into U+FFFD and save them.
                 return error_response(request, 400, "The form data is not valid UTF-8.", template="400.html")
         return self.get_response(request)
+
+
+def _files_accepted(request) -> int:
+    """How many files the view at this path takes (views say so: incidents/uploads.py)."""
+    try:
+        return uploads.files_accepted(resolve(request.path_info).func)
+    except Resolver404:
+        return 0
+
+
+def _too_large_message(files: int) -> str:
+    if not files:
+        return f"The request body is too large (at most {settings.MAX_REQUEST_BODY_BYTES // 1024} kB)."
+    size = filesizeformat(settings.ATTACHMENT_MAX_BYTES)
+    return f"The upload is too large: at most {files} file{pluralize(files)} of {size} each."
 
 
 def _is_utf8_form(body: bytes) -> bool:

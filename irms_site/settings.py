@@ -336,6 +336,7 @@ SPECTACULAR_SETTINGS = {
     # Every tag an operation uses, declared with what it groups (the schema lint test fails
     # on an undeclared one: irms_site/tests/test_openapi_lint.py).
     "TAGS": [
+        {"name": "attachments", "description": "An incident's files: upload one, list them, download one."},
         {"name": "auth", "description": "Exchange a password for an API token."},
         {"name": "categories", "description": "What an incident can be reported under, and the team each goes to."},
         {"name": "incidents", "description": "Incidents the caller reported: report one, list, read and change them."},
@@ -396,3 +397,65 @@ LOGGING = {
         "axes": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
     },
 }
+
+# --- Attachments (evidence on reports and responses) ------------------------------------
+# Files are stored through STORAGES["attachments"] and only ever served by the checked
+# download view (incidents/api/views.py): MEDIA_ROOT is never published at a URL.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+ATTACHMENT_MAX_FILES = env.int("ATTACHMENT_MAX_FILES", default=5)
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# Decided from each file's content (libmagic), never from its name or the client's word.
+# SVG, HTML, scripts and executables are refused whatever this says (incidents/attachments.py).
+ATTACHMENT_TYPES = env.list(
+    "ATTACHMENT_TYPES",
+    default=[
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "image/heic",
+        "image/heif",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "message/rfc822",
+    ],
+)
+# Images are re-encoded without EXIF, GPS and XMP (orientation applied first).
+ATTACHMENT_STRIP_METADATA = env.bool("ATTACHMENT_STRIP_METADATA", default=True)
+# Uploads stream to temporary files, each written no further than ATTACHMENT_MAX_BYTES.
+FILE_UPLOAD_HANDLERS = ["incidents.uploads.LimitedTemporaryFileUploadHandler"]
+
+
+def _attachment_storage() -> dict:
+    """S3-compatible object storage (django-storages) when ATTACHMENT_STORAGE_URL
+    (`s3://bucket/prefix?endpoint_url=...&region_name=...`) or AWS_STORAGE_BUCKET_NAME is
+    set; the local file system under MEDIA_ROOT otherwise. Credentials come from
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or boto3's other usual sources)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    url = env.str("ATTACHMENT_STORAGE_URL", default="")
+    bucket = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+    if not url and not bucket:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    options = {
+        "bucket_name": bucket,
+        "location": env.str("AWS_LOCATION", default=""),
+        "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+        # Nothing is public: objects are private and only the download view reads them.
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": False,
+    }
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc:
+            _stop("ATTACHMENT_STORAGE_URL must look like s3://bucket/prefix?endpoint_url=https://...")
+        query = dict(parse_qsl(parts.query))
+        options.update(bucket_name=parts.netloc, location=parts.path.strip("/"))
+        options.update({key: query[key] for key in ("endpoint_url", "region_name") if query.get(key)})
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+STORAGES["attachments"] = _attachment_storage()

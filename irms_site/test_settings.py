@@ -1,6 +1,8 @@
 """Test-only overrides on top of the real settings (pytest.ini points here)."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 
@@ -23,3 +25,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # threads or processes then meet SQLite's real locking (WAL, busy timeout) as
     # production does, instead of shared-cache "table is locked" errors.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+# Attachments go to a scratch folder of this test process, never to media/.
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="irms-test-media-"))  # noqa: F405

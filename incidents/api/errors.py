@@ -10,6 +10,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ..attachments import AttachmentTooLarge, UnsupportedAttachment
 from ..services import WorkflowError
 
 MESSAGES = {
@@ -26,10 +27,26 @@ class Conflict(exceptions.ValidationError):
     status_code = status.HTTP_409_CONFLICT
 
 
+class TooLarge(exceptions.ValidationError):
+    """A file over ATTACHMENT_MAX_BYTES (attachments.AttachmentTooLarge)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class Unsupported(exceptions.ValidationError):
+    """A file of a type IRMS does not take (attachments.UnsupportedAttachment)."""
+
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+
+# A service's ValidationError subclass -> the API's answer (400 for the others).
+KINDS = ((WorkflowError, Conflict), (AttachmentTooLarge, TooLarge), (UnsupportedAttachment, Unsupported))
+
+
 def _from_django(exc):
     """Services raise Django's exceptions; give DRF its own so it renders them."""
     if isinstance(exc, DjangoValidationError):
-        kind = Conflict if isinstance(exc, WorkflowError) else exceptions.ValidationError
+        kind = next((api for django, api in KINDS if isinstance(exc, django)), exceptions.ValidationError)
         if hasattr(exc, "error_dict"):
             detail = exc.message_dict
             if "__all__" in detail:

@@ -31,10 +31,30 @@ class IdempotencyKeyReused(APIException):
 
 def _fingerprint(request) -> str:
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.path.encode(), request.body):
+    for part in (request.method.encode(), request.path.encode(), *_body_parts(request)):
         digest.update(part)
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _body_parts(request):
+    """The body, or for an upload (streamed to temporary files, never held whole) its
+    fields and each file's bytes, read back in chunks."""
+    if not (request.content_type or "").startswith("multipart/"):
+        yield request.body
+        return
+    for name, values in sorted(request.data.lists()):
+        for value in values:
+            yield name.encode()
+            if hasattr(value, "chunks"):
+                value.seek(0)
+                file_digest = hashlib.sha256()
+                for chunk in value.chunks():
+                    file_digest.update(chunk)
+                value.seek(0)
+                yield file_digest.digest()
+            else:
+                yield str(value).encode()
 
 
 def idempotent(request, perform) -> Response:

@@ -7,7 +7,12 @@ def canonical_paths(endpoints):
 
 
 # Request bodies whose serializers refuse unknown fields (serializers.StrictInputSerializer).
-STRICT_REQUEST_COMPONENTS = ("IncidentCreateRequest", "PatchedIncidentUpdateRequest", "ResponseCreateRequest")
+STRICT_REQUEST_COMPONENTS = (
+    "IncidentCreateRequest",
+    "PatchedIncidentUpdateRequest",
+    "ResponseCreateRequest",
+    "AttachmentCreateRequest",
+)
 
 
 def strict_request_bodies(result, generator, request, public):

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import sla
-from ..models import MAX_TEXT_LENGTH, Category, Incident, Response, Severity, Status, Team, Visibility
+from ..models import MAX_TEXT_LENGTH, Attachment, Category, Incident, Response, Severity, Status, Team, Visibility
 
 
 class IsoDateTimeField(serializers.DateTimeField):
@@ -69,6 +69,7 @@ class IncidentSerializer(serializers.ModelSerializer):
     )
     reporter_username = serializers.CharField(source="reporter.username", read_only=True, allow_null=True, default=None)
     response_count = serializers.IntegerField(read_only=True)
+    attachment_count = serializers.IntegerField(read_only=True, help_text="How many files are attached.")
     category = serializers.CharField(source="category.slug", read_only=True, allow_null=True, default=None)
     # Annotated by Incident.objects.for_list(), which every incident the API returns comes from.
     team = serializers.CharField(source="team_slug", read_only=True, allow_null=True, default=None)
@@ -102,6 +103,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "url",
             "web_url",
             "sla",
+            "attachment_count",
         )
         read_only_fields = fields
 
@@ -197,14 +199,51 @@ class IncidentUpdateSerializer(StrictInputSerializer):
     )
 
 
+class AttachmentSerializer(serializers.ModelSerializer):
+    """A file on an incident. `url` and `thumbnail_url` go through the checked download
+    view (token or session; 404 to whoever may not see the incident)."""
+
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, allow_null=True, default=None)
+    response_id = serializers.IntegerField(read_only=True, allow_null=True)
+    created_at = IsoDateTimeField(read_only=True)
+    url = serializers.SerializerMethodField(help_text="Download the file.")
+    thumbnail_url = serializers.SerializerMethodField(help_text="A small WebP of an image; null for other files.")
+
+    class Meta:
+        model = Attachment
+        fields = (
+            "id",
+            "filename",
+            "content_type",
+            "size",
+            "sha256",
+            "url",
+            "thumbnail_url",
+            "uploaded_by",
+            "created_at",
+            "response_id",
+        )
+        read_only_fields = fields
+
+    def get_url(self, attachment) -> str:
+        return self.context["request"].build_absolute_uri(attachment.get_absolute_url())
+
+    def get_thumbnail_url(self, attachment) -> str | None:
+        url = attachment.get_thumbnail_url()
+        return self.context["request"].build_absolute_uri(url) if url else None
+
+
 class ResponseSerializer(serializers.ModelSerializer):
     responder_username = serializers.CharField(source="author.username", read_only=True, allow_null=True, default=None)
     incident_id = serializers.UUIDField(source="incident.incident_id", read_only=True)
     created_at = IsoDateTimeField(read_only=True)
+    attachments = AttachmentSerializer(
+        many=True, read_only=True, help_text="The files that came with it, oldest first."
+    )
 
     class Meta:
         model = Response
-        fields = ("id", "incident_id", "responder_username", "description", "created_at")
+        fields = ("id", "incident_id", "responder_username", "description", "created_at", "attachments")
         read_only_fields = fields
 
 
@@ -228,3 +267,12 @@ class TeamSerializer(serializers.ModelSerializer):
         model = Team
         fields = ("slug", "name", "description")
         read_only_fields = fields
+
+
+class AttachmentCreateSerializer(StrictInputSerializer):
+    """One file (multipart field `file`), optionally for one of the caller's responses."""
+
+    file = serializers.FileField(help_text="The file. Its type is read from its content.")
+    response_id = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="One of your responses to this incident."
+    )

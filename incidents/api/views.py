@@ -6,6 +6,8 @@ Reads go through `Incident.objects.visible_to(user)` (not visible: 404), writes 
 """
 
 from django.db import transaction
+from django.db.models import Prefetch
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -16,11 +18,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from .. import services
+from .. import attachments, services, uploads
 from ..filters import IncidentFilter
-from ..models import Category, Incident, Team
+from ..models import Attachment, Category, Incident, Team
 from ..models import Response as IncidentResponse
 from ..permissions import get_visible_incident
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -28,6 +32,8 @@ from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import idempotent
 from .pagination import ResponsesPagination
 from .serializers import (
+    AttachmentCreateSerializer,
+    AttachmentSerializer,
     CategorySerializer,
     IncidentCreateSerializer,
     IncidentSerializer,
@@ -236,7 +242,14 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return IncidentResponse.objects.none()
-        return self.get_incident().responses.select_related("author", "incident")
+        return (
+            self.get_incident()
+            .responses.select_related("author", "incident")
+            # A response carries its attachments: one query per page, whatever its size.
+            .prefetch_related(
+                Prefetch("attachments", queryset=Attachment.objects.select_related("uploaded_by", "incident"))
+            )
+        )
 
     def create(self, request, *args, **kwargs):
         def perform():
@@ -246,7 +259,9 @@ class ResponseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
             created = services.add_response(
                 incident=incident, author=request.user, description=serializer.validated_data["description"]
             )
-            return Response(ResponseSerializer(created).data, status=status.HTTP_201_CREATED)
+            return Response(
+                ResponseSerializer(created, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+            )
 
         return idempotent(request, perform)
 
@@ -280,3 +295,123 @@ class CategoryViewSet(ReferenceListMixin, mixins.ListModelMixin, viewsets.Generi
 class TeamViewSet(ReferenceListMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = TeamSerializer
     queryset = Team.objects.order_by("name")
+
+
+ATTACHMENT_REFUSED = {
+    413: OpenApiResponse(ValidationErrorSerializer, description="The file, or the whole body, is over the size limit."),
+    415: OpenApiResponse(
+        ValidationErrorSerializer, description="Not multipart, or the file's content is of a type IRMS refuses."
+    ),
+}
+ATTACHMENT_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The attachment's id.")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="An incident's attachments",
+        description="Every file on the incident, oldest first: a bare array.",
+        tags=["attachments"],
+        parameters=[INCIDENT_ID],
+        responses={200: AttachmentSerializer(many=True), **NOT_FOUND, **ERRORS},
+    ),
+    create=extend_schema(
+        summary="Attach a file",
+        tags=["attachments"],
+        description=(
+            "One file per request (multipart field `file`), optionally for one of your responses "
+            "(`response_id`), on an incident you may respond to (not a closed one). Allowed: JPEG, PNG, "
+            "WebP, GIF, HEIC/HEIF (stored as JPEG), PDF, plain text, CSV and .eml mail, decided from the "
+            "content. Image metadata (EXIF, GPS, XMP) is removed. Send an `Idempotency-Key` to retry safely."
+        ),
+        parameters=[INCIDENT_ID, IDEMPOTENCY_PARAM],
+        request={"multipart/form-data": AttachmentCreateSerializer},
+        responses={
+            201: AttachmentSerializer,
+            **BAD_INPUT,
+            **FORBIDDEN,
+            **NOT_FOUND,
+            **CONFLICT,
+            **ATTACHMENT_REFUSED,
+            **KEY_REUSED,
+            **ERRORS,
+        },
+    ),
+)
+class AttachmentViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    serializer_class = AttachmentSerializer
+    parser_classes = [MultiPartParser]
+    pagination_class = None
+    filter_backends = []
+    accepts_uploads = uploads.ONE
+
+    def get_incident(self) -> Incident:
+        return get_visible_incident(self.request.user, self.kwargs["incident_id"])
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Attachment.objects.none()
+        return self.get_incident().attachments.select_related("uploaded_by", "incident")
+
+    def create(self, request, *args, **kwargs):
+        def perform():
+            incident = self.get_incident()
+            serializer = AttachmentCreateSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            created = services.add_attachment(incident=incident, uploader=request.user, **serializer.validated_data)
+            return Response(self.get_serializer(created).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, perform)
+
+
+BINARY = dict.fromkeys((*attachments.IMAGE_FORMATS, *attachments.ACCEPT_EXTENSIONS), OpenApiTypes.BINARY)
+
+
+class AttachmentFileView(APIView):
+    """The one way an attachment's bytes leave IRMS, for the site (session) and the API
+    (token or session) alike: the incident through `get_visible_incident` (404 to whoever
+    may not see it), then the stored bytes streamed, under headers that keep a browser from
+    running or sniffing them."""
+
+    thumbnail = False
+
+    @extend_schema(
+        summary="Download an attachment",
+        description=(
+            "The file as stored, with its content type; `Content-Disposition` is `inline` for images "
+            "and PDFs, `attachment` otherwise."
+        ),
+        parameters=[INCIDENT_ID, ATTACHMENT_ID],
+        responses={(200, content_type): schema for content_type, schema in BINARY.items()} | {**NOT_FOUND, **ERRORS},
+        tags=["attachments"],
+    )
+    def get(self, request, incident_id, pk):
+        incident = get_visible_incident(request.user, incident_id)
+        attachment = incident.attachments.filter(pk=pk).first() if str(pk).isdigit() else None
+        stored = getattr(attachment, "thumbnail" if self.thumbnail else "file", None)
+        if not stored:
+            raise NotFound("This incident has no such attachment.")
+        content_type = attachments.THUMBNAIL_TYPE if self.thumbnail else attachment.content_type
+        response = FileResponse(
+            stored.open("rb"),
+            content_type=content_type,
+            as_attachment=content_type not in attachments.INLINE_TYPES,
+            filename=attachment.filename,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class AttachmentThumbnailView(AttachmentFileView):
+    thumbnail = True
+
+    @extend_schema(
+        summary="An image attachment's thumbnail",
+        description="A WebP at most 320 pixels wide and high; 404 for attachments that are not images.",
+        parameters=[INCIDENT_ID, ATTACHMENT_ID],
+        responses={(200, attachments.THUMBNAIL_TYPE): OpenApiTypes.BINARY, **NOT_FOUND, **ERRORS},
+        tags=["attachments"],
+    )
+    def get(self, request, incident_id, pk):
+        return super().get(request, incident_id, pk)

@@ -12,6 +12,7 @@ from incidents.admin import csv_cell
 from incidents.models import EventKind, Incident, IncidentEvent, Response, Severity, Status, Visibility
 from notifications.models import OutgoingEmail
 
+from . import samples
 from .factories import advance_to, make_incident
 
 CHANGELIST = "/admin/incidents/incident/"
@@ -420,3 +421,19 @@ def test_change_form_without_changes_writes_no_event(admin_client, reporter):
     # then
     assert response.status_code == 302
     assert snapshot(incident)["events"] == before["events"]
+
+
+def test_the_change_form_lists_attachments_read_only_with_checked_links(admin_client, reporter):
+    # given
+    incident = make_incident(reporter)
+    attachment = services.add_attachment(
+        incident=incident, uploader=reporter, file=samples.upload("pipe.jpg", samples.image("JPEG"))
+    )
+
+    # when
+    page = admin_client.get(f"/admin/incidents/incident/{incident.pk}/change/").content.decode()
+
+    # then
+    assert f'<a href="{attachment.get_absolute_url()}">pipe.jpg</a>' in page
+    assert 'name="attachments-0-filename"' not in page  # nothing to edit
+    assert admin_client.get(attachment.get_absolute_url()).status_code == 200

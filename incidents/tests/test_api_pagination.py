@@ -326,5 +326,6 @@ def test_query_count_grows_with_neither_page_size_nor_table(
     # then
     assert len(items(client.get(f"{url}?page_size=200"))) == 120
     assert len({*few.values(), *many.values()}) == 1, (few, many)
-    with django_assert_max_num_queries(LIST_BUDGET):
+    # Responses carry their attachments: one more query per page (a prefetch), not per row.
+    with django_assert_max_num_queries(LIST_BUDGET + 1 if "responses" in path else LIST_BUDGET):
         client.get(f"{url}?page_size=200")

@@ -12,7 +12,7 @@ from incidents.models import EventKind, IdempotencyKey, IncidentEvent, Response,
 
 from .factories import advance_to, api_client, make_incident, stored
 
-RESPONSE_KEYS = {"id", "incident_id", "responder_username", "description", "created_at"}
+RESPONSE_KEYS = {"id", "incident_id", "responder_username", "description", "created_at", "attachments"}
 
 
 def respond(incident, author, description, minutes_ago=0) -> Response:

@@ -111,7 +111,8 @@ def test_list_query_count_is_the_same_for_5_and_60_rows(db, client, admin_user, 
 @pytest.mark.parametrize(
     ("auth", "url", "budget"),
     [
-        pytest.param("token", "/api/responses/{incident_id}", 10, id="api-responses"),
+        # 11: each response carries its attachments, one prefetch query per page.
+        pytest.param("token", "/api/responses/{incident_id}", 11, id="api-responses"),
         pytest.param("session", "/incidents/{incident_id}/", 5, id="web-detail"),
     ],
 )

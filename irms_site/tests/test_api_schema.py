@@ -18,6 +18,9 @@ PATHS = {
     "/api/auth/token",
     "/api/categories",
     "/api/teams",
+    "/api/incidents/{incident_id}/attachments",
+    "/api/incidents/{incident_id}/attachments/{id}/file",
+    "/api/incidents/{incident_id}/attachments/{id}/thumbnail",
 }
 
 

@@ -42,15 +42,19 @@ How a refusal looks:
 import json
 import re
 import uuid
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.urls import get_resolver, resolve
 from django_tasks_db.models import DBTaskResult
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
-from incidents.models import EventKind, Incident, IncidentEvent, Response, Severity, Status, Visibility
+from incidents import services
+from incidents.models import Attachment, EventKind, Incident, IncidentEvent, Response, Severity, Status, Visibility
+from incidents.tests import samples
 from notifications.models import OutgoingEmail
 
 PASSWORD = "correct-horse-battery-42"  # the root conftest's password for every user
@@ -76,6 +80,8 @@ PUBLIC, PRIVATE, ANY = "public", "private", "any"
 TOKEN, SESSION = "token", "session"
 # API answers that are not JSON: the schema (YAML) and the docs page (HTML).
 NOT_JSON = ("/api/schema", "/api/docs")
+# API answers that are the stored bytes of an attachment (when the caller may see them).
+DOWNLOADS = ("/file", "/thumbnail")
 
 
 def both(*cells):
@@ -87,6 +93,9 @@ def once(*cells):
     """A URL that names no incident: asked once per role."""
     return {ANY: cells}
 
+
+# A photo to upload, made afresh for each request that names it (see `fill`).
+PHOTO = "{photo}"
 
 # Columns:  anonymous  owner  other  team_a  team_b  sees_all  assignee  staff
 # fmt: off
@@ -305,6 +314,30 @@ MATRIX = [
     ("api-responses-patch", "PATCH", "/api/responses/{id}", {"description": "x"},
      both(401, 405, 405, 405, 405, 405, 405, 405)),
     ("api-responses-delete", "DELETE", "/api/responses/{id}", None, both(401, 405, 405, 405, 405, 405, 405, 405)),
+    # --- Attachments: seen by whoever sees the incident; added by whoever may respond ------------
+    ("report-with-photo", "POST", "/incidents/new/",
+     {"category": "{category_a_pk}", "title": "Water on the floor", "description": "Server room.",
+      "severity": Severity.HIGH, "files": PHOTO},
+     once(LOGIN, 302, 302, 302, 302, 302, 302, 302)),
+    ("respond-with-photo", "POST", "/incidents/{id}/respond/", {"description": "On my way.", "files": PHOTO}, {
+        PUBLIC:  (LOGIN, 302, 302, 302, 302, 302, 302, 302),
+        PRIVATE: (LOGIN, 302, 404, 302, 404, 302, 302, 302)}),
+    ("api-attachments", "GET", "/api/incidents/{id}/attachments", None, {
+        PUBLIC:  (401, 200, 200, 200, 200, 200, 200, 200),
+        PRIVATE: (401, 200, 404, 200, 404, 200, 200, 200)}),
+    ("api-attach", "POST", "/api/incidents/{id}/attachments", {"file": PHOTO}, {
+        PUBLIC:  (401, 201, 201, 201, 201, 201, 201, 201),
+        PRIVATE: (401, 201, 404, 201, 404, 201, 201, 201)}),
+    ("api-attachments-delete", "DELETE", "/api/incidents/{id}/attachments", None,
+     both(401, 405, 405, 405, 405, 405, 405, 405)),
+    ("api-attachment-file", "GET", "/api/incidents/{id}/attachments/{attachment_pk}/file", None, {
+        PUBLIC:  (401, 200, 200, 200, 200, 200, 200, 200),
+        PRIVATE: (401, 200, 404, 200, 404, 200, 200, 200)}),
+    ("api-attachment-thumbnail", "GET", "/api/incidents/{id}/attachments/{attachment_pk}/thumbnail", None, {
+        PUBLIC:  (401, 200, 200, 200, 200, 200, 200, 200),
+        PRIVATE: (401, 200, 404, 200, 404, 200, 200, 200)}),
+    ("api-attachment-file-delete", "DELETE", "/api/incidents/{id}/attachments/{attachment_pk}/file", None,
+     both(401, 405, 405, 405, 405, 405, 405, 405)),
     # --- API: token, schema, docs (open to all) --------------------------------------------------
     ("api-token", "POST", "/api/auth/token", {"username": "alice", "password": PASSWORD},
      once(200, 200, 200, 200, 200, 200, 200, 200)),
@@ -373,6 +406,17 @@ EFFECTS = {
     "api-category": lambda i, actor, cast: (
         i.category.slug == "team-b-issues" and event(i, actor, EventKind.CATEGORY_CHANGED)
     ),
+    "report-with-photo": lambda i, actor, cast: reported(
+        actor, team__slug="team-a", attachments__filename="photo.jpg", attachments__uploaded_by=actor
+    ),
+    "respond-with-photo": lambda i, actor, cast: (
+        Attachment.objects.filter(incident=i, uploaded_by=actor, response__author=actor).count() == 1
+        and event(i, actor, EventKind.ATTACHED, new_value="photo.jpg")
+    ),
+    "api-attach": lambda i, actor, cast: (
+        Attachment.objects.filter(incident=i, uploaded_by=actor, response=None, filename="photo.jpg").count() == 1
+        and event(i, actor, EventKind.ATTACHED, new_value="photo.jpg")
+    ),
     # Asking for the visibility a private incident has already is accepted and changes nothing.
     "api-visibility": lambda i, actor, cast: i.visibility == Visibility.PRIVATE,
 }
@@ -425,12 +469,16 @@ def snapshot(incident) -> dict:
         "tokens": sorted(Token.objects.values_list("key", flat=True)),
         "emails": OutgoingEmail.objects.count(),
         "tasks": DBTaskResult.objects.count(),
+        "attachments": Attachment.objects.count(),
+        "stored files": sorted(str(path) for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()),
     }
 
 
 def fill(value, names: dict):
     """Put the incident's ids (and an e-mail row's, the users' names...) into a path or a
     form value."""
+    if value == PHOTO:
+        return samples.upload("photo.jpg", samples.image("JPEG"))
     if isinstance(value, str):
         return value.format(**names)
     if isinstance(value, dict):
@@ -441,6 +489,8 @@ def fill(value, names: dict):
 def send(client, method, path, data, token):
     if path.startswith("/api/"):
         extra = {"HTTP_AUTHORIZATION": f"Token {token}"} if token else {}
+        if method == "POST" and any(hasattr(value, "read") for value in (data or {}).values()):
+            return client.post(path, data, **extra)  # multipart, as an upload is sent
         body = json.dumps(data) if data is not None else ""
         return client.generic(method, path, body, content_type="application/json", **extra)
     if method == "GET":
@@ -461,7 +511,7 @@ def test_every_route_has_a_matrix_row():
                 yield from routes(entry, route)
 
     covered = {
-        resolve(path.format(id=uuid.UUID(int=0), pk=1, email_pk=1)).route
+        resolve(path.format(id=uuid.UUID(int=0), pk=1, email_pk=1, attachment_pk=1)).route
         for _name, _method, path, _data, _expected in MATRIX
     }
 
@@ -497,6 +547,9 @@ def test_authorization_matrix(
         "team_a_member": team_a_member.username,
         "team_b_member": team_b_member.username,
     }
+    if "{attachment_pk}" in path:
+        photo = samples.upload("photo.jpg", samples.image("JPEG"))
+        names["attachment_pk"] = services.add_attachment(incident=incident, uploader=incident.reporter, file=photo).pk
     path, data = fill(path, names), fill(data, names)
     token = None
     if auth == TOKEN:
@@ -517,7 +570,10 @@ def test_authorization_matrix(
         assert response["Location"] == "/admin/login/?" + urlencode({"next": path}, safe="/")
     elif expected == AWAY:
         assert "login" not in response["Location"]
-    if path.startswith("/api/") and not path.startswith(NOT_JSON):
+    if status == 200 and path.endswith(DOWNLOADS):
+        assert response["Content-Security-Policy"] == "sandbox; default-src 'none'"
+        assert response["X-Content-Type-Options"] == "nosniff"
+    elif path.startswith("/api/") and not path.startswith(NOT_JSON):
         assert response["Content-Type"] == "application/json"
         if status >= 400:
             assert response.json()["error"]

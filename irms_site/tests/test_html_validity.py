@@ -18,6 +18,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from incidents import services
 from incidents.models import Visibility
+from incidents.tests import samples
 from incidents.tests.factories import make_incident, make_responder
 
 from .checkers import VNU_JAR, require
@@ -47,6 +48,13 @@ def pages(make_user) -> dict[str, str]:
     mine = make_incident(alice, title="Printer on fire", visibility=Visibility.PRIVATE)
     services.add_response(incident=mine, author=rita, description="On my way with an extinguisher.")
     services.add_response(incident=mine, author=alice, description="Smoke is thicker now.")
+    # A photo (a thumbnail on the timeline) and a log (a link): both kinds of attachment.
+    services.add_response(
+        incident=mine,
+        author=rita,
+        description="Photo and the panel's log.",
+        files=[samples.upload("panel.jpg", samples.image("JPEG")), samples.upload("panel.log", samples.TEXT)],
+    )
     theirs = make_incident(rita, title="Fire exit blocked by pallets")
 
     anonymous, reporter, responder, staff = Client(), signed_in(alice), signed_in(rita), signed_in(sam)

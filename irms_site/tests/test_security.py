@@ -325,7 +325,11 @@ CSRF_FORMS = {
             "status": "Reported",
             "severity": "Low",
             "visibility": "public",
-            **{f"{inline}-{count}_FORMS": "0" for inline in ("responses", "events") for count in ("TOTAL", "INITIAL")},
+            **{
+                f"{inline}-{count}_FORMS": "0"
+                for inline in ("responses", "events", "attachments")
+                for count in ("TOTAL", "INITIAL")
+            },
         },
         302,
     ),

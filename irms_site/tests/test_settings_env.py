@@ -153,3 +153,58 @@ def test_email_url_selects_the_mail_backend(variables, expected):
     assert process.returncode == 0, process.stderr
     shown = json.loads(process.stdout)
     assert {name: shown[name] for name in expected} == expected
+
+
+def test_attachments_live_on_the_file_system_by_default():
+    # when
+    process = start_django('settings.STORAGES["attachments"]', SECRET_KEY=KEY)
+
+    # then
+    assert process.returncode == 0, process.stderr
+    assert json.loads(process.stdout) == {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+
+def test_attachment_storage_url_selects_private_s3_storage():
+    # when
+    process = start_django(
+        'settings.STORAGES["attachments"]',
+        SECRET_KEY=KEY,
+        ATTACHMENT_STORAGE_URL="s3://evidence/irms/prod?endpoint_url=https://s3.example.org&region_name=eu-west-1",
+    )
+
+    # then
+    assert process.returncode == 0, process.stderr
+    storage = json.loads(process.stdout)
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storage["OPTIONS"] == {
+        "bucket_name": "evidence",
+        "location": "irms/prod",
+        "endpoint_url": "https://s3.example.org",
+        "region_name": "eu-west-1",
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": False,
+    }
+
+
+def test_aws_variables_select_s3_storage_too():
+    # when
+    process = start_django(
+        'settings.STORAGES["attachments"]["OPTIONS"]["bucket_name"]',
+        SECRET_KEY=KEY,
+        AWS_STORAGE_BUCKET_NAME="evidence",
+    )
+
+    # then
+    assert process.returncode == 0, process.stderr
+    assert json.loads(process.stdout) == "evidence"
+
+
+def test_a_malformed_attachment_storage_url_stops_with_one_line():
+    # when
+    process = start_django(SECRET_KEY=KEY, ATTACHMENT_STORAGE_URL="ftp://nowhere")
+
+    # then
+    assert process.returncode != 0
+    assert "ATTACHMENT_STORAGE_URL" in process.stderr
+    assert "Traceback" not in process.stderr

@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 
 from incidents import services
 from incidents.models import Visibility
+from incidents.tests import samples
 from incidents.tests.factories import make_incident, make_responder
 
 from ..checkers import AXE_JS, require
@@ -75,6 +76,12 @@ def test_every_page_has_no_serious_accessibility_violation(open_page, browser_lo
     mine = make_incident(alice, title="Printer on fire", visibility=Visibility.PRIVATE)
     services.add_response(incident=mine, author=rita, description="On my way with an extinguisher.")
     services.add_response(incident=mine, author=alice, description="Smoke is thicker now.")
+    services.add_response(
+        incident=mine,
+        author=rita,
+        description="Photo and the panel's log.",
+        files=[samples.upload("panel.jpg", samples.image("JPEG")), samples.upload("panel.log", samples.TEXT)],
+    )
     theirs = make_incident(rita, title="Fire exit blocked by pallets")
     uid = urlsafe_base64_encode(force_bytes(alice.pk))
     reset_link = f"/accounts/reset/{uid}/{default_token_generator.make_token(alice)}/"
