@@ -31,36 +31,42 @@ def _incident_context(incident: Incident) -> dict:
     return {"incident": incident, "incident_url": absolute(incident.get_absolute_url())}
 
 
+def _who_may_see(users, incident: Incident) -> list:
+    """Of `users` (a queryset), those who may see `incident`, in its order: nobody hears of
+    an incident they may not see."""
+    return [user for user in permissions.with_membership(users) if permissions.can_view(user, incident)]
+
+
 def _recipients(incident: Incident, *, exclude, preference: str):
     """The reporter, the assignee and everyone who responded, who may still see the
     incident, want this kind of mail, and are not `exclude` (the person who acted)."""
     User = get_user_model()
-    users = permissions.with_membership(
+    return _who_may_see(
         User.objects.filter(is_active=True)
         .filter(Q(pk=incident.reporter_id) | Q(pk=incident.assignee_id) | Q(incident_responses__incident=incident))
         .exclude(pk=getattr(exclude, "pk", None))
         .filter(**{preference: True})
         .distinct()
-        .order_by("pk")
+        .order_by("pk"),
+        incident,
     )
-    return [user for user in users if permissions.can_view(user, incident)]
 
 
 def _alert_team(incident: Incident, *, exclude, moved_from=None) -> None:
     """Tell the members of the incident's team that it is theirs (High and Critical marked)."""
     User = get_user_model()
-    members = permissions.with_membership(
+    members = _who_may_see(
         User.objects.filter(is_active=True, teams=incident.team_id, email_on_new_incident=True)
         .exclude(pk=getattr(exclude, "pk", None))
-        .order_by("pk")
+        .order_by("pk"),
+        incident,
     )
     urgent = incident.severity in (Severity.HIGH, Severity.CRITICAL)
     context = {**_incident_context(incident), "urgent": urgent, "moved_from": moved_from}
     if moved_from is None:
         context["files"] = _files(incident.attachments.filter(response=None))
     for user in members:
-        if permissions.can_view(user, incident):
-            queue_email(kind="incident_alert", to=user.email, context={**context, "user": user})
+        queue_email(kind="incident_alert", to=user.email, context={**context, "user": user})
 
 
 def incident_reported(event: IncidentEvent) -> None:
@@ -119,11 +125,7 @@ def sla_breached(event: IncidentEvent) -> None:
         return
     User = get_user_model()
     active = User.objects.filter(is_active=True).order_by("pk")
-    leads = [
-        user
-        for user in permissions.with_membership(active.filter(led_teams=incident.team_id))
-        if permissions.can_view(user, incident)
-    ]
+    leads = _who_may_see(active.filter(led_teams=incident.team_id), incident)
     to = leads or list(active.filter(is_staff=True))
     due_at, breached_at = (parse_datetime(value) for value in (event.old_value, event.new_value))
     context = {

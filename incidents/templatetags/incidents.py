@@ -48,7 +48,7 @@ def when(value):
         # HTML's global date and time string allows at most three fractional digits;
         # whole seconds are all anyone reads.
         value.replace(microsecond=0).isoformat(),
-        value.strftime("%Y-%m-%d %H:%M %Z"),
+        _exact(value),
         timesince(value).split(",")[0],
     )
 

@@ -5,10 +5,12 @@ fixtures decide who is who, and every object they return has a real row (and the
 events a real one would have) behind it.
 """
 
+from datetime import timedelta
+
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from incidents import services
+from incidents import services, sla
 from incidents.models import (
     DEFAULT_CATEGORY,
     DEFAULT_TEAM,
@@ -128,3 +130,38 @@ def stored(incident) -> dict:
         "events": IncidentEvent.objects.count(),
         "responses": Response.objects.count(),
     }
+
+
+def settle(run_tasks, mailoutbox) -> None:
+    """Deliver what the set-up queued and forget it."""
+    run_tasks()
+    mailoutbox.clear()
+
+
+def delivered(run_tasks, mailoutbox) -> dict[str, list[str]]:
+    """Run the queued tasks; the subjects each recipient got, by username."""
+    run_tasks()
+    found: dict[str, list[str]] = {}
+    for message in mailoutbox:
+        (to,) = message.to
+        found.setdefault(to.split("@")[0], []).append(message.subject)
+    return found
+
+
+def set_clock(incident: Incident, clock: str, *, due, warn=None, breached=None) -> Incident:
+    """Move one SLA clock's times (as if the incident were older: due, at risk a minute
+    before unless `warn` says, escalated at `breached`), keeping the index columns true;
+    returns the incident as stored."""
+    Incident.objects.filter(pk=incident.pk).update(
+        **{
+            f"{clock}_due_at": due,
+            f"{clock}_warn_at": warn or due - timedelta(minutes=1),
+            f"{clock}_breached_at": breached,
+        }
+    )
+    incident = Incident.objects.get(pk=incident.pk)
+    sla.sync(incident)
+    Incident.objects.filter(pk=incident.pk).update(
+        sla_due_at=incident.sla_due_at, sla_escalate_at=incident.sla_escalate_at
+    )
+    return Incident.objects.get(pk=incident.pk)

@@ -18,7 +18,7 @@ from incidents import services
 from incidents.models import Category, EventKind, Incident, IncidentEvent, Response, Status, Team
 from notifications.models import OutgoingEmail
 
-from .factories import advance_to, category_of, make_incident
+from .factories import advance_to, category_of, delivered, make_incident, settle
 
 CHANGELIST = "/admin/incidents/incident/"
 TEAMS = "/admin/incidents/team/"
@@ -67,20 +67,6 @@ def run_action(client, action, incidents, **fields):
         {"action": action, "_selected_action": [incident.pk for incident in incidents], "index": 0, **fields},
         follow=True,
     )
-
-
-def delivered(run_tasks, mailoutbox) -> dict[str, list[str]]:
-    run_tasks()
-    found: dict[str, list[str]] = {}
-    for message in mailoutbox:
-        (to,) = message.to
-        found.setdefault(to.split("@")[0], []).append(message.subject)
-    return found
-
-
-def settle(run_tasks, mailoutbox) -> None:
-    run_tasks()
-    mailoutbox.clear()
 
 
 def form_data(response) -> dict:

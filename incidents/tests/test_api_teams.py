@@ -16,7 +16,7 @@ from incidents import services
 from incidents.models import Category, EventKind, Incident, IncidentEvent, Response, Severity, Status, Team, Visibility
 from notifications.models import OutgoingEmail
 
-from .factories import api_client, category_of, make_incident, response_team
+from .factories import api_client, category_of, delivered, make_incident, response_team, settle
 
 PRIVATE = Visibility.PRIVATE
 
@@ -46,20 +46,6 @@ def snapshot(incident) -> dict:
 
 def patch(user, incident, body):
     return api_client(user).patch(f"/api/incidents/{incident.incident_id}", body, format="json")
-
-
-def delivered(run_tasks, mailoutbox) -> dict[str, list[str]]:
-    run_tasks()
-    found: dict[str, list[str]] = {}
-    for message in mailoutbox:
-        (to,) = message.to
-        found.setdefault(to.split("@")[0], []).append(message.subject)
-    return found
-
-
-def settle(run_tasks, mailoutbox) -> None:
-    run_tasks()
-    mailoutbox.clear()
 
 
 def titles(response) -> list[str]:

@@ -22,20 +22,7 @@ PARIS = ZoneInfo("Europe/Paris")
 WORKING_WEEK = "mon-fri 09:00-17:00"
 
 # Every time an incident row holds, for `as_if_passed`.
-TIMES = (
-    "created_at",
-    "acknowledged_at",
-    "resolved_at",
-    "closed_at",
-    "acknowledge_due_at",
-    "acknowledge_warn_at",
-    "acknowledge_breached_at",
-    "resolve_due_at",
-    "resolve_warn_at",
-    "resolve_breached_at",
-    "sla_due_at",
-    "sla_escalate_at",
-)
+TIMES = ("created_at", "acknowledged_at", "resolved_at", "closed_at", *sla.COLUMNS)
 
 
 def utc(text: str) -> datetime:

@@ -28,7 +28,7 @@ from incidents.models import (
 )
 from notifications.models import OutgoingEmail
 
-from .factories import advance_to, category_of, make_incident, response_team
+from .factories import advance_to, category_of, delivered, make_incident, response_team, settle
 
 PUBLIC, PRIVATE = Visibility.PUBLIC, Visibility.PRIVATE
 
@@ -53,22 +53,6 @@ def snapshot(incident) -> dict:
         "emails": OutgoingEmail.objects.count(),
         "tasks": DBTaskResult.objects.count(),
     }
-
-
-def settle(run_tasks, mailoutbox) -> None:
-    """Deliver what the set-up queued and forget it."""
-    run_tasks()
-    mailoutbox.clear()
-
-
-def delivered(run_tasks, mailoutbox) -> dict[str, list[str]]:
-    """Run the queued tasks; the subjects each recipient got, by username."""
-    run_tasks()
-    found: dict[str, list[str]] = {}
-    for message in mailoutbox:
-        (to,) = message.to
-        found.setdefault(to.split("@")[0], []).append(message.subject)
-    return found
 
 
 def fresh(user):

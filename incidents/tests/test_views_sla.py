@@ -8,22 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents import services, sla
+from incidents import services
 from incidents.models import Incident, Severity, SlaPolicy, Status
 
-from .factories import category_of, make_incident
-
-
-def set_clock(incident, clock, *, due, warn=None):
-    Incident.objects.filter(pk=incident.pk).update(
-        **{f"{clock}_due_at": due, f"{clock}_warn_at": warn or due - timedelta(minutes=1)}
-    )
-    incident = Incident.objects.get(pk=incident.pk)
-    sla.sync(incident)
-    Incident.objects.filter(pk=incident.pk).update(
-        sla_due_at=incident.sla_due_at, sla_escalate_at=incident.sla_escalate_at
-    )
-    return Incident.objects.get(pk=incident.pk)
+from .factories import category_of, make_incident, set_clock
 
 
 def page(response) -> str:

@@ -17,7 +17,7 @@ from incidents import services
 from incidents.models import Category, Incident, IncidentEvent, Response, Severity, Status, Team, Visibility
 from notifications.models import OutgoingEmail
 
-from .factories import advance_to, category_of, make_incident, make_team, response_team
+from .factories import advance_to, category_of, delivered, make_incident, make_team, response_team, settle
 
 PRIVATE = Visibility.PRIVATE
 
@@ -59,20 +59,6 @@ def snapshot(incident) -> dict:
         "emails": OutgoingEmail.objects.count(),
         "tasks": DBTaskResult.objects.count(),
     }
-
-
-def delivered(run_tasks, mailoutbox) -> dict[str, list[str]]:
-    run_tasks()
-    found: dict[str, list[str]] = {}
-    for message in mailoutbox:
-        (to,) = message.to
-        found.setdefault(to.split("@")[0], []).append(message.subject)
-    return found
-
-
-def settle(run_tasks, mailoutbox) -> None:
-    run_tasks()
-    mailoutbox.clear()
 
 
 def url(incident, action: str = "") -> str:
