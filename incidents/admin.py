@@ -2,7 +2,6 @@
 so admin edits and bulk actions land on the timeline and follow the workflow."""
 
 import csv
-import unicodedata
 
 from django import forms
 from django.contrib import admin, messages
@@ -27,25 +26,10 @@ from .models import (
     Status,
     Team,
 )
+from .text import csv_cell
 
 # The change form's fields that update_incident takes.
 EDITABLE = ("title", "description", "visibility", "severity", "status", "reporter", "team", "category", "assignee")
-
-# A cell starting with one of these is run as a formula by spreadsheets.
-FORMULA_STARTS = ("=", "+", "-", "@")
-
-
-def csv_cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text (no CSV injection): a leading formula
-    character is escaped with a quote, also when invisible characters a spreadsheet skips
-    (a BOM, zero-width or other spaces, controls) come before it."""
-    text = "" if value is None else str(value)
-    start = 0
-    while start < len(text) and unicodedata.category(text[start])[0] in "CZ":
-        start += 1
-    if text[start : start + 1] in FORMULA_STARTS or text[:1] in ("\t", "\r"):
-        return "'" + text
-    return text
 
 
 class IncidentAdminForm(forms.ModelForm):

@@ -1,9 +1,11 @@
 """Incident forms: they validate input only; the services apply the rules."""
 
+from datetime import timedelta
+
 from django import forms
 from django.conf import settings
 
-from . import attachments
+from . import attachments, metrics
 from .models import MAX_TEXT_LENGTH, Category, Incident, Response, Severity, Status, Team, Visibility
 
 
@@ -127,3 +129,78 @@ class AssignForm(forms.Form):
 
 class TeamForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), to_field_name="slug", label="Move to team")
+
+
+class TeamSlugsField(forms.ModelMultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
+
+    def label_from_instance(self, team):
+        return team.name
+
+
+class MetricsScopeForm(forms.Form):
+    """What the metrics cover (the page's filter form and `GET /api/metrics`'s query, one
+    set of rules): `from`/`to` dates (default the last 90 days, at most two years, `to` not
+    before `from`), teams by slug (default: the viewer's teams, or every team for staff), a
+    category slug and a severity. Always bound: what is left out takes its default, so the
+    page shows what it measured."""
+
+    def __init__(self, data, *, user):
+        data = data.copy()
+        default_first, default_last = metrics.default_period()
+        if not data.get("to"):
+            data["to"] = default_last.isoformat()
+            if not data.get("from"):
+                data["from"] = default_first.isoformat()
+        if not [slug for slug in data.getlist("team") if slug]:
+            data.setlist("team", [team.slug for team in metrics.default_teams(user)])
+        super().__init__(data)
+        self.user = user
+        date_input = forms.DateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d")
+        self.fields["from"] = forms.DateField(required=False, label="From", widget=date_input)
+        self.fields["to"] = forms.DateField(label="To", widget=date_input)
+        self.fields["team"] = TeamSlugsField(
+            queryset=Team.objects.order_by("name"), to_field_name="slug", required=False, label="Teams"
+        )
+        self.fields["category"] = forms.ModelChoiceField(
+            queryset=Category.objects.order_by("position", "name"),
+            to_field_name="slug",
+            required=False,
+            empty_label="Any category",
+            widget=forms.Select(attrs={"class": "form-select"}),
+        )
+        self.fields["severity"] = forms.ChoiceField(
+            choices=[("", "Any severity"), *Severity.choices],
+            required=False,
+            widget=forms.Select(attrs={"class": "form-select"}),
+        )
+
+    def clean_severity(self):
+        return self.cleaned_data["severity"] or None
+
+    def clean(self):
+        cleaned = super().clean()
+        last, first = cleaned.get("to"), cleaned.get("from")
+        for name, day in (("from", first), ("to", last)):
+            if day is not None and not metrics.EARLIEST <= day <= metrics.LATEST:
+                self.add_error(name, forms.ValidationError("Pick a date from 1970 to 9000.", code="out_of_range"))
+        if last is None or self.errors:
+            return cleaned
+        if first is None:
+            first = cleaned["from"] = last - timedelta(days=metrics.DEFAULT_DAYS)
+        if last < first:
+            self.add_error("to", forms.ValidationError("“To” must not be before “From”.", code="before_from"))
+        elif first < metrics.longest_period_start(last):
+            self.add_error("from", forms.ValidationError("The period may be two years at most.", code="too_long"))
+        return cleaned
+
+    def scope(self) -> "metrics.Scope":
+        """The validated scope (call after `is_valid()`)."""
+        data = self.cleaned_data
+        return metrics.Scope(
+            first=data["from"],
+            last=data["to"],
+            teams=tuple(data["team"]),
+            category=data["category"],
+            severity=data["severity"],
+        )

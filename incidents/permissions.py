@@ -32,6 +32,12 @@ def is_responder(user) -> bool:
     return user.is_staff or bool(team_membership(user).team_ids)
 
 
+def can_view_metrics(user) -> bool:
+    """The metrics page and API: staff and team members (each seeing figures over what they
+    may see); plain reporters have no team to measure."""
+    return is_responder(user)
+
+
 def sees_everything(user) -> bool:
     return is_active_user(user) and (user.is_staff or team_membership(user).sees_all)
 

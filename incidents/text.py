@@ -28,3 +28,20 @@ def multiline(value: str, *, field: str) -> str:
     if any(c not in MULTILINE_CONTROLS for c in _controls(value)):
         raise ValidationError({field: "Remove the control characters (only line breaks and tabs are allowed)."})
     return value
+
+
+# A cell starting with one of these is run as a formula by spreadsheets.
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def csv_cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text (no CSV injection): a leading formula
+    character is escaped with a quote, also when invisible characters a spreadsheet skips
+    (a BOM, zero-width or other spaces, controls) come before it."""
+    text = "" if value is None else str(value)
+    start = 0
+    while start < len(text) and unicodedata.category(text[start])[0] in "CZ":
+        start += 1
+    if text[start : start + 1] in FORMULA_STARTS or text[:1] in ("\t", "\r"):
+        return "'" + text
+    return text

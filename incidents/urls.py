@@ -28,6 +28,8 @@ def moved(name: str):
 
 urlpatterns = [
     path("incidents/", include(incident_patterns)),
+    path("metrics/", views.MetricsView.as_view(), name="metrics"),
+    path("metrics/export.csv", views.MetricsCsvView.as_view(), name="metrics_csv"),
     # The original app's paths.
     path("incident-report", moved("incidents:new")),
     path("public_incidents", moved("incidents:public")),

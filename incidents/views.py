@@ -5,20 +5,34 @@ is a 404, never a 403); writes through `services.py`, whose `PermissionDenied` b
 Django's 403 page and whose `ValidationError` is shown on the form.
 """
 
+import csv
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
-from . import permissions, services, sla, uploads
+from . import metrics, permissions, services, sla, uploads
 from .filters import IncidentFilter
-from .forms import AssignForm, IncidentEditForm, IncidentForm, ResponseForm, SeverityForm, StatusForm, TeamForm
+from .forms import (
+    AssignForm,
+    IncidentEditForm,
+    IncidentForm,
+    MetricsScopeForm,
+    ResponseForm,
+    SeverityForm,
+    StatusForm,
+    TeamForm,
+)
 from .models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status, Team, team_membership
 from .pagination import CappedPaginator
+from .text import csv_cell
 
 
 def visible_incident(request, incident_id) -> Incident:
@@ -374,3 +388,48 @@ class IncidentSeverityView(IncidentControlView):
     field = "severity"
     service = services.change_severity
     success_message = "Severity set to {value}."
+
+
+class MetricsMixin:
+    """Team members and staff only; the figures for the scope the query asks for."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not permissions.can_view_metrics(request.user):
+            raise PermissionDenied("Metrics are for team members and staff.")
+        self.form = MetricsScopeForm(request.GET, user=request.user)
+        return super().dispatch(request, *args, **kwargs)
+
+
+class MetricsView(MetricsMixin, View):
+    template_name = "incidents/metrics.html"
+
+    def get(self, request):
+        if not self.form.is_valid():
+            return render(request, self.template_name, {"form": self.form}, status=400)
+        figures = metrics.measure(request.user, self.form.scope()).as_dict()
+        context = {
+            "form": self.form,
+            "figures": figures,
+            "tables": metrics.tables(figures),
+            "charts": metrics.chart_data(figures),
+            "query": request.GET.urlencode(),
+            "time_zone": settings.TIME_ZONE,
+            "default_all_teams": not metrics.default_teams(request.user),
+        }
+        return render(request, self.template_name, context)
+
+
+class MetricsCsvView(MetricsMixin, View):
+    def get(self, request):
+        if not self.form.is_valid():
+            return render(request, MetricsView.template_name, {"form": self.form}, status=400)
+        figures = metrics.measure(request.user, self.form.scope()).as_dict()
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="irms-metrics-{figures["from"]}-{figures["to"]}.csv"'
+        writer = csv.writer(response)
+        for caption, header, rows in metrics.tables(figures):
+            writer.writerow([caption])
+            writer.writerow(header)
+            writer.writerows([csv_cell(cell) for cell in row] for row in rows)
+            writer.writerow([])
+        return response

@@ -276,3 +276,81 @@ class AttachmentCreateSerializer(StrictInputSerializer):
     response_id = serializers.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, help_text="One of your responses to this incident."
     )
+
+
+# The metrics' representation (`metrics.Metrics.as_dict()`), for the schema: built by
+# incidents/metrics.py, documented here.
+class DurationPercentilesSerializer(serializers.Serializer):
+    median_seconds = serializers.IntegerField(allow_null=True, help_text="Nearest-rank median, whole seconds.")
+    p90_seconds = serializers.IntegerField(allow_null=True, help_text="Nearest-rank 90th percentile, whole seconds.")
+    count = serializers.IntegerField(help_text="How many incidents were measured.")
+
+
+class MetricsSlaSerializer(serializers.Serializer):
+    acknowledge_met_ratio = serializers.FloatField(allow_null=True, help_text="Met / (met + missed), 0 to 1.")
+    resolve_met_ratio = serializers.FloatField(allow_null=True)
+    breached_now = serializers.IntegerField(help_text="Open incidents with a clock running past due.")
+
+
+class MetricsGroupSerializer(serializers.Serializer):
+    reported = serializers.IntegerField()
+    open_now = serializers.IntegerField()
+    time_to_acknowledge = DurationPercentilesSerializer()
+    time_to_resolve = DurationPercentilesSerializer()
+    sla = MetricsSlaSerializer()
+
+
+class MetricsSeveritySerializer(MetricsGroupSerializer):
+    severity = serializers.ChoiceField(choices=Severity.choices)
+
+
+class MetricsTeamSerializer(MetricsGroupSerializer):
+    team = serializers.SlugField(help_text="The team's slug.")
+    name = serializers.CharField()
+
+
+class MetricsWeekSerializer(serializers.Serializer):
+    week_start = serializers.DateField(help_text="The Monday starting the week (the first and last weeks are clipped).")
+    reported = serializers.IntegerField()
+    resolved = serializers.IntegerField()
+    open_at_end = serializers.IntegerField(allow_null=True, help_text="Open at the week's end, or now; null ahead.")
+
+
+class MetricsCategorySerializer(serializers.Serializer):
+    category = serializers.SlugField(allow_null=True)
+    name = serializers.CharField()
+    reported = serializers.IntegerField()
+
+
+class MetricsOldestOpenSerializer(serializers.Serializer):
+    incident_id = serializers.UUIDField()
+    title = serializers.CharField()
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    status = serializers.ChoiceField(choices=Status.choices)
+    team = serializers.SlugField()
+    reported_at = serializers.DateTimeField()
+    url = serializers.URLField()
+
+
+class MetricsSerializer(serializers.Serializer):
+    to = serializers.DateField()
+    teams = serializers.ListField(child=serializers.SlugField(), help_text="The teams measured; empty: every team.")
+    category = serializers.SlugField(allow_null=True)
+    severity = serializers.ChoiceField(choices=Severity.choices, allow_null=True)
+    reported = serializers.IntegerField()
+    acknowledged = serializers.IntegerField()
+    resolved = serializers.IntegerField()
+    closed = serializers.IntegerField()
+    open_now = serializers.IntegerField()
+    time_to_acknowledge = DurationPercentilesSerializer()
+    time_to_resolve = DurationPercentilesSerializer()
+    sla = MetricsSlaSerializer()
+    by_severity = MetricsSeveritySerializer(many=True)
+    by_team = MetricsTeamSerializer(many=True)
+    weekly = MetricsWeekSerializer(many=True)
+    top_categories = MetricsCategorySerializer(many=True)
+    oldest_open = MetricsOldestOpenSerializer(many=True)
+
+    def get_fields(self):
+        # "from" is a Python keyword, so it cannot be declared as an attribute.
+        return {"from": serializers.DateField(), **super().get_fields()}

@@ -22,6 +22,7 @@ router.register("teams", views.TeamViewSet, basename="team")
 router.register(r"incidents/(?P<incident_id>[^/]+)/attachments", views.AttachmentViewSet, basename="attachment")
 
 urlpatterns = router.urls + [
+    re_path(r"^metrics/?$", views.MetricsView.as_view(), name="metrics"),
     re_path(
         r"^incidents/(?P<incident_id>[^/]+)/attachments/(?P<pk>[^/]+)/file/?$",
         views.AttachmentFileView.as_view(),

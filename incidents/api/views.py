@@ -17,16 +17,18 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import attachments, services, uploads
+from .. import attachments, metrics, services, uploads
 from ..filters import IncidentFilter
-from ..models import Attachment, Category, Incident, Team
+from ..forms import MetricsScopeForm
+from ..models import Attachment, Category, Incident, Severity, Team
 from ..models import Response as IncidentResponse
-from ..permissions import get_visible_incident
+from ..permissions import can_view_metrics, get_visible_incident
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import idempotent
@@ -38,6 +40,7 @@ from .serializers import (
     IncidentCreateSerializer,
     IncidentSerializer,
     IncidentUpdateSerializer,
+    MetricsSerializer,
     ResponseCreateSerializer,
     ResponseSerializer,
     TeamSerializer,
@@ -415,3 +418,45 @@ class AttachmentThumbnailView(AttachmentFileView):
     )
     def get(self, request, incident_id, pk):
         return super().get(request, incident_id, pk)
+
+
+class CanViewMetrics(BasePermission):
+    message = "Metrics are for team members and staff."
+
+    def has_permission(self, request, view):
+        return can_view_metrics(request.user)
+
+
+@extend_schema(
+    summary="Response metrics",
+    description=(
+        "Counts, times to acknowledge and resolve (nearest-rank median and 90th percentile, whole "
+        "seconds), SLA ratios, a weekly series, the top categories and the ten oldest open incidents, "
+        "over the incidents you may see, for a period of whole days in the server's time zone (default: "
+        "the last 90 days; at most two years). Team members see their teams by default, staff every "
+        "team. `null` where nothing was measured. Team members and staff only."
+    ),
+    parameters=[
+        OpenApiParameter("from", OpenApiTypes.DATE, description="First day (default: 90 days before `to`)."),
+        OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, included (default: today)."),
+        OpenApiParameter("team", str, many=True, explode=True, description="A team's slug; repeat for several."),
+        OpenApiParameter("category", str, description="A category's slug."),
+        OpenApiParameter("severity", str, enum=[value for value, _ in Severity.choices]),
+    ],
+    responses={
+        200: MetricsSerializer,
+        **BAD_INPUT,
+        403: OpenApiResponse(ErrorSerializer, description="Not a team member or staff."),
+        **ERRORS,
+    },
+)
+class MetricsView(APIView):
+    permission_classes = [IsAuthenticated, CanViewMetrics]
+
+    def get(self, request):
+        form = MetricsScopeForm(request.query_params, user=request.user)
+        if not form.is_valid():
+            raise ValidationError(
+                {name: [e["message"] for e in errors] for name, errors in form.errors.get_json_data().items()}
+            )
+        return Response(metrics.measure(request.user, form.scope()).as_dict())

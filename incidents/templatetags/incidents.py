@@ -119,3 +119,20 @@ def sla_breach(event):
         _exact(due_at),
         _span(due_at, at) if at > due_at else "0 minutes",
     )
+
+
+@register.filter
+def seconds_span(seconds):
+    """A measured time for people: "45 s", "37 min", "2 h 28 min", "3 d 4 h"; a dash when
+    nothing was measured."""
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if minutes < 60:
+        return f"{minutes} min"
+    if hours < 24:
+        return f"{hours} h {minutes % 60} min" if minutes % 60 else f"{hours} h"
+    return f"{days} d {hours % 24} h" if hours % 24 else f"{days} d"

@@ -8,8 +8,8 @@ import pytest
 from django.contrib.messages import constants as message_levels
 
 from incidents import services
-from incidents.admin import csv_cell
 from incidents.models import EventKind, Incident, IncidentEvent, Response, Severity, Status, Visibility
+from incidents.text import csv_cell
 from notifications.models import OutgoingEmail
 
 from . import samples

@@ -152,12 +152,14 @@ def test_every_page_has_no_serious_accessibility_violation(open_page, browser_lo
 
     responder = open_page()
     sign_in(responder, "rita", password)
-    for path in [mine.get_absolute_url(), "/incidents/", "/incidents/?all=1"]:
+    for path in [mine.get_absolute_url(), "/incidents/", "/incidents/?all=1", "/metrics/"]:
         check(responder, path)
+    check(responder, "/metrics/?from=2026-12-01&to=2026-01-01", 400)
+    check(reporter, "/metrics/", 403)
 
     staff = open_page()
     sign_in(staff, "sam", password)
-    for path in ["/admin/", "/admin/incidents/incident/", f"/admin/incidents/incident/{mine.pk}/change/"]:
+    for path in ["/admin/", "/admin/incidents/incident/", f"/admin/incidents/incident/{mine.pk}/change/", "/metrics/"]:
         check(staff, path)
 
     # then

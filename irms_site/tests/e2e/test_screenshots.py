@@ -85,6 +85,11 @@ def test_screenshots_of_the_main_pages(demo, open_page, browser_log):
     expect(timeline).to_have_count(incident.events_count)
     shoot(responder, "incident-timeline.png", full_page=True)
 
+    responder.goto("/metrics/")
+    expect(responder.locator("#chart-weekly")).to_be_visible()
+    responder.wait_for_function("() => window.Chart && Object.keys(window.Chart.instances).length === 2")
+    shoot(responder, "metrics.png", full_page=True)
+
     admin = open_page()
     sign_in(admin, "admin")
     admin.goto("/admin/incidents/incident/")
@@ -96,5 +101,11 @@ def test_screenshots_of_the_main_pages(demo, open_page, browser_log):
     sign_in(phone, "alice")
     phone.goto("/incidents/new/")
     shoot(phone, "report-form-phone.png")
+
+    lead = open_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    sign_in(lead, "fatima")
+    lead.goto("/metrics/")
+    lead.wait_for_function("() => window.Chart && Object.keys(window.Chart.instances).length === 2")
+    shoot(lead, "metrics-phone.png")
 
     browser_log.assert_clean()

@@ -1,0 +1,536 @@
+"""How well incidents are answered, in numbers: the metrics page (`/metrics/`), its CSV
+and `GET /api/metrics` all read `measure()`.
+
+Definitions (a period is a range of whole days in `TIME_ZONE`, both ends included):
+- *reported* counts incidents created in the period; *acknowledged*, *resolved* and
+  *closed* count incidents whose `acknowledged_at` / `resolved_at` / `closed_at` falls in
+  it (whenever they were reported); *open now* counts incidents open at the moment asked.
+- *Time to acknowledge* is from the report to the first of `acknowledged_at` and
+  `closed_at` (closing unacknowledged counts, as it stops the SLA clock); *time to resolve*
+  is to the first of `resolved_at` and `closed_at`. Both are measured over the incidents
+  reported in the period that have got there, in whole seconds (truncated).
+- The median and the 90th percentile use the nearest-rank method: of n values in
+  ascending order, the p-th percentile is the value at rank ceil(p × n / 100).
+- An SLA clock is *met* when it stopped by its due time and *missed* when it stopped after
+  it or is still running past it; clocks still running in time are not counted yet, nor
+  are incidents no policy applied to. The ratio is met / (met + missed), over incidents
+  reported in the period. *Breached now*: open incidents with a clock running past due.
+- Weeks start on Monday. The weekly series clips the first and last week to the period;
+  `open_at_end` is the number open at the week's end (or now, for the current week),
+  taking an incident as done from its `resolved_at` (else `closed_at`) as stored now, so an
+  incident reopened and still open counts as open since its report.
+
+Every figure counts only incidents the viewer may see (`Incident.objects.visible_to`).
+
+Speed: each figure is one aggregate query the database answers from an index range over
+the period (or over the open incidents), and the percentiles are picked by window
+functions in the database, so a request reads the period's rows once per query and
+returns a few dozen, whatever the size of the table. No rollup table to keep in step.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Window
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
+
+from notifications.mail import absolute
+
+from .models import OPEN_STATUSES, Category, Incident, Severity, Team, team_membership
+
+DEFAULT_DAYS = 90
+# The dates a period may cover (date arithmetic beyond them overflows).
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 1, 1)
+PERCENTILES = {"median_seconds": 50, "p90_seconds": 90}
+TOP_CATEGORIES = 10
+OLDEST_OPEN = 10
+
+ACKNOWLEDGE, RESOLVE = "acknowledge", "resolve"
+# When each clock stopped: its first timestamp that is set (see the module's docstring).
+STOPPED_BY = {ACKNOWLEDGE: ("acknowledged_at", "closed_at"), RESOLVE: ("resolved_at", "closed_at")}
+
+
+def default_period(today: date | None = None) -> tuple[date, date]:
+    """The last 90 days, today included."""
+    today = today or timezone.localdate()
+    return today - timedelta(days=DEFAULT_DAYS), today
+
+
+def longest_period_start(last: date) -> date:
+    """The earliest first day a period ending on `last` may have (two years)."""
+    try:
+        return last.replace(year=last.year - 2)
+    except ValueError:  # 29 February
+        return last.replace(year=last.year - 2, day=28)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What to measure: a period and optional filters (no teams: every team)."""
+
+    first: date
+    last: date
+    teams: tuple = ()
+    category: Category | None = None
+    severity: str | None = None
+
+    @property
+    def start(self) -> datetime:
+        return local_midnight(self.first)
+
+    @property
+    def end(self) -> datetime:
+        return local_midnight(self.last + timedelta(days=1))
+
+
+def default_teams(user) -> tuple:
+    """The teams a viewer sees by default: staff and members of a team that sees every
+    incident, every team (none chosen); other team members their own teams."""
+    if user.is_staff or team_membership(user).sees_all:
+        return ()
+    return tuple(Team.objects.filter(members=user).order_by("name"))
+
+
+def local_midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+@dataclass
+class Week:
+    start: date
+    begins: datetime  # clipped to the period
+    ends: datetime  # clipped to the period
+    reported: int = 0
+    resolved: int = 0
+    open_at_end: int | None = None
+
+
+def weeks_of(scope: Scope) -> list[Week]:
+    monday = scope.first - timedelta(days=scope.first.weekday())
+    weeks = []
+    while monday <= scope.last:
+        begins = max(local_midnight(monday), scope.start)
+        ends = min(local_midnight(monday + timedelta(days=7)), scope.end)
+        weeks.append(Week(start=monday, begins=begins, ends=ends))
+        monday += timedelta(days=7)
+    return weeks
+
+
+@dataclass
+class Group:
+    """The figures of one slice (everything, one severity or one team)."""
+
+    reported: int = 0
+    open_now: int = 0
+    breached_now: int = 0
+    met: dict = field(default_factory=lambda: {ACKNOWLEDGE: 0, RESOLVE: 0})
+    missed: dict = field(default_factory=lambda: {ACKNOWLEDGE: 0, RESOLVE: 0})
+    times: dict = field(
+        default_factory=lambda: {clock: dict.fromkeys(PERCENTILES) | {"count": 0} for clock in (ACKNOWLEDGE, RESOLVE)}
+    )
+
+    def ratio(self, clock: str) -> float | None:
+        decided = self.met[clock] + self.missed[clock]
+        return round(self.met[clock] / decided, 4) if decided else None
+
+    def as_dict(self) -> dict:
+        return {
+            "reported": self.reported,
+            "open_now": self.open_now,
+            "time_to_acknowledge": self.times[ACKNOWLEDGE],
+            "time_to_resolve": self.times[RESOLVE],
+            "sla": {
+                "acknowledge_met_ratio": self.ratio(ACKNOWLEDGE),
+                "resolve_met_ratio": self.ratio(RESOLVE),
+                "breached_now": self.breached_now,
+            },
+        }
+
+
+def _stopped_at(clock: str):
+    return Coalesce(*STOPPED_BY[clock])
+
+
+def _unstopped(clock: str) -> Q:
+    first, then = STOPPED_BY[clock]
+    return Q(**{f"{first}__isnull": True, f"{then}__isnull": True})
+
+
+def _met_q(clock: str) -> Q:
+    """Stopped by its due time (incidents with no due time have no clock to meet)."""
+    first, then = STOPPED_BY[clock]
+    due = F(f"{clock}_due_at")
+    return Q(**{f"{clock}_due_at__isnull": False}) & (
+        Q(**{f"{first}__isnull": False, f"{first}__lte": due})
+        | Q(**{f"{first}__isnull": True, f"{then}__isnull": False, f"{then}__lte": due})
+    )
+
+
+def _missed_q(clock: str, now: datetime) -> Q:
+    """Stopped after its due time, or still running past it."""
+    first, then = STOPPED_BY[clock]
+    due = F(f"{clock}_due_at")
+    return Q(**{f"{clock}_due_at__isnull": False}) & (
+        Q(**{f"{first}__isnull": False, f"{first}__gt": due})
+        | Q(**{f"{first}__isnull": True, f"{then}__isnull": False, f"{then}__gt": due})
+        | (_unstopped(clock) & Q(**{f"{clock}_due_at__lte": now}))
+    )
+
+
+def breached_now_q(now: datetime) -> Q:
+    """Open incidents with a clock running past its due time."""
+    return Q(status__in=OPEN_STATUSES) & (
+        (_unstopped(ACKNOWLEDGE) & Q(acknowledge_due_at__lte=now)) | Q(resolve_due_at__lte=now)
+    )
+
+
+def _done_after(moment: datetime) -> Q:
+    """Done (resolved, else closed, as stored) after `moment`."""
+    return Q(resolved_at__gt=moment) | Q(resolved_at__isnull=True, closed_at__gt=moment)
+
+
+def _in(field_name: str, begins: datetime, ends: datetime) -> Q:
+    return Q(**{f"{field_name}__gte": begins, f"{field_name}__lt": ends})
+
+
+def _nearest_rank(percent: int) -> Q:
+    """Rows whose rank `rn` (1-based, of `n`) is the nearest rank of `percent`: the
+    smallest rn with 100 × rn >= percent × n, in integers (the same on every database)."""
+    return Q(**{"rank100__gte": F("n") * percent, "prev_rank100__lt": F("n") * percent})
+
+
+# The slices a percentile is picked in: everything, each severity, each team.
+PARTITIONS = {"all": [], "severity": [F("severity")], "team": [F("team_id")]}
+
+
+def _percentiles(reported, clock: str) -> dict:
+    """{(partition, key): {"median_seconds": s, "p90_seconds": s, "count": n}} for the time
+    from report to `clock` stopping, over `reported` incidents whose clock stopped. The
+    database ranks the times in each slice and returns only the rows at the wanted ranks
+    (a few dozen rows, one query)."""
+    duration = ExpressionWrapper(_stopped_at(clock) - F("created_at"), output_field=DurationField())
+    stopped = reported.alias(duration=duration).filter(duration__isnull=False)
+    found = {}
+    for name, partition in PARTITIONS.items():
+        order = [F("duration").asc(), F("pk").asc()]
+        rows = (
+            stopped.annotate(
+                seconds=F("duration"),
+                rn=Window(RowNumber(), partition_by=partition or None, order_by=order),
+                n=Window(Count("pk"), partition_by=partition or None),
+            )
+            .alias(rank100=F("rn") * 100, prev_rank100=(F("rn") - 1) * 100)
+            .filter(_nearest_rank(50) | _nearest_rank(90))
+            .order_by()
+            .values_list("severity", "team_id", "seconds", "rn", "n")
+        )
+        for severity, team_id, seconds, rn, n in rows:
+            key = {"all": None, "severity": severity, "team": team_id}[name]
+            entry = found.setdefault((name, key), dict.fromkeys(PERCENTILES) | {"count": n})
+            for label, percent in PERCENTILES.items():
+                if 100 * rn >= percent * n and 100 * (rn - 1) < percent * n:
+                    entry[label] = int(seconds.total_seconds())
+    return found
+
+
+@dataclass
+class Metrics:
+    scope: Scope
+    now: datetime
+    reported: int = 0
+    acknowledged: int = 0
+    resolved: int = 0
+    closed: int = 0
+    overall: Group = field(default_factory=Group)
+    by_severity: dict = field(default_factory=dict)
+    by_team: dict = field(default_factory=dict)
+    weeks: list = field(default_factory=list)
+    top_categories: list = field(default_factory=list)
+    oldest_open: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """The API's representation (see the module's docstring for each figure)."""
+        overall = self.overall.as_dict()
+        return {
+            "from": self.scope.first.isoformat(),
+            "to": self.scope.last.isoformat(),
+            "teams": [team.slug for team in self.scope.teams],
+            "category": self.scope.category.slug if self.scope.category else None,
+            "severity": self.scope.severity,
+            "reported": self.reported,
+            "acknowledged": self.acknowledged,
+            "resolved": self.resolved,
+            "closed": self.closed,
+            "open_now": overall["open_now"],
+            "time_to_acknowledge": overall["time_to_acknowledge"],
+            "time_to_resolve": overall["time_to_resolve"],
+            "sla": overall["sla"],
+            "by_severity": [{"severity": severity} | group.as_dict() for severity, group in self.by_severity.items()],
+            "by_team": [
+                {"team": team.slug, "name": team.name} | group.as_dict() for team, group in self.by_team.values()
+            ],
+            "weekly": [
+                {
+                    "week_start": week.start.isoformat(),
+                    "reported": week.reported,
+                    "resolved": week.resolved,
+                    "open_at_end": week.open_at_end,
+                }
+                for week in self.weeks
+            ],
+            "top_categories": self.top_categories,
+            "oldest_open": self.oldest_open,
+        }
+
+
+def measure(user, scope: Scope, *, now: datetime | None = None) -> Metrics:
+    """The figures for `scope`, over the incidents `user` may see (see the module's
+    docstring for what each one means)."""
+    now = now or timezone.now()
+    incidents = Incident.objects.visible_to(user).order_by()
+    if scope.teams:
+        incidents = incidents.filter(team_id__in=[team.pk for team in scope.teams])
+    if scope.category is not None:
+        incidents = incidents.filter(category=scope.category)
+    if scope.severity:
+        incidents = incidents.filter(severity=scope.severity)
+
+    teams = scope.teams or tuple(Team.objects.order_by("name"))
+    result = Metrics(scope=scope, now=now, weeks=weeks_of(scope))
+    result.by_severity = {
+        severity: Group() for severity in reversed(Severity.values) if scope.severity in (None, severity)
+    }
+    result.by_team = {team.pk: (team, Group()) for team in teams}
+
+    def groups(severity, team_id):
+        yield result.overall
+        if severity in result.by_severity:
+            yield result.by_severity[severity]
+        if team_id in result.by_team:
+            yield result.by_team[team_id][1]
+
+    reported = incidents.filter(**{"created_at__gte": scope.start, "created_at__lt": scope.end})
+    _count_reported(result, reported, now, groups)
+    for clock in (ACKNOWLEDGE, RESOLVE):
+        for (partition, key), entry in _percentiles(reported, clock).items():
+            if partition == "all":
+                result.overall.times[clock] = entry
+            elif partition == "severity" and key in result.by_severity:
+                result.by_severity[key].times[clock] = entry
+            elif partition == "team" and key in result.by_team:
+                result.by_team[key][1].times[clock] = entry
+    result.acknowledged = incidents.filter(_in("acknowledged_at", scope.start, scope.end)).count()
+    result.closed = incidents.filter(_in("closed_at", scope.start, scope.end)).count()
+    _count_resolved(result, incidents, scope)
+    _count_open(result, incidents, now, groups)
+    result.top_categories = _top_categories(reported)
+    result.oldest_open = _oldest_open(incidents)
+    return result
+
+
+def _count_reported(result: Metrics, reported, now: datetime, groups) -> None:
+    weekly = {f"week{i}": Count("pk", filter=_in("created_at", w.begins, w.ends)) for i, w in enumerate(result.weeks)}
+    rows = (
+        reported.values("severity", "team_id")
+        .annotate(
+            n=Count("pk"),
+            **{f"{clock}_met": Count("pk", filter=_met_q(clock)) for clock in (ACKNOWLEDGE, RESOLVE)},
+            **{f"{clock}_missed": Count("pk", filter=_missed_q(clock, now)) for clock in (ACKNOWLEDGE, RESOLVE)},
+            **weekly,
+        )
+        .order_by()
+    )
+    for row in rows:
+        result.reported += row["n"]
+        for i, week in enumerate(result.weeks):
+            week.reported += row[f"week{i}"]
+        for group in groups(row["severity"], row["team_id"]):
+            group.reported += row["n"]
+            for clock in (ACKNOWLEDGE, RESOLVE):
+                group.met[clock] += row[f"{clock}_met"]
+                group.missed[clock] += row[f"{clock}_missed"]
+
+
+def _count_resolved(result: Metrics, incidents, scope: Scope) -> None:
+    weekly = {f"week{i}": Count("pk", filter=_in("resolved_at", w.begins, w.ends)) for i, w in enumerate(result.weeks)}
+    row = incidents.filter(_in("resolved_at", scope.start, scope.end)).aggregate(n=Count("pk"), **weekly)
+    result.resolved = row["n"]
+    for i, week in enumerate(result.weeks):
+        week.resolved = row[f"week{i}"]
+
+
+def _count_open(result: Metrics, incidents, now: datetime, groups) -> None:
+    """Open now, breached now, and the backlog at each week's end: open now, less those
+    reported since, plus those done since that were reported by then."""
+    ends = {f"week{i}": min(week.ends, now) for i, week in enumerate(result.weeks) if week.begins <= now}
+    rows = (
+        incidents.filter(status__in=OPEN_STATUSES)
+        .values("severity", "team_id")
+        .annotate(
+            n=Count("pk"),
+            breached=Count("pk", filter=breached_now_q(now)),
+            **{name: Count("pk", filter=Q(created_at__gt=end)) for name, end in ends.items()},
+        )
+        .order_by()
+    )
+    open_now, reported_since = 0, dict.fromkeys(ends, 0)
+    for row in rows:
+        open_now += row["n"]
+        for name in ends:
+            reported_since[name] += row[name]
+        for group in groups(row["severity"], row["team_id"]):
+            group.open_now += row["n"]
+            group.breached_now += row["breached"]
+    done_since = {}
+    if ends:
+        done_since = (
+            incidents.exclude(status__in=OPEN_STATUSES)
+            .filter(_done_after(min(ends.values())))
+            .aggregate(
+                **{name: Count("pk", filter=Q(created_at__lte=end) & _done_after(end)) for name, end in ends.items()}
+            )
+        )
+    for i, week in enumerate(result.weeks):
+        name = f"week{i}"
+        if name in ends:
+            week.open_at_end = open_now - reported_since[name] + done_since[name]
+
+
+def _top_categories(reported) -> list[dict]:
+    rows = list(reported.values("category_id").annotate(n=Count("pk")).order_by("-n", "category_id")[:TOP_CATEGORIES])
+    names = Category.objects.in_bulk([row["category_id"] for row in rows if row["category_id"]])
+    return [
+        {
+            "category": names[row["category_id"]].slug if row["category_id"] in names else None,
+            "name": names[row["category_id"]].name if row["category_id"] in names else "No category",
+            "reported": row["n"],
+        }
+        for row in rows
+    ]
+
+
+def _oldest_open(incidents) -> list[dict]:
+    rows = incidents.filter(status__in=OPEN_STATUSES).select_related("team").order_by("created_at", "id")[:OLDEST_OPEN]
+    return [
+        {
+            "incident_id": str(incident.incident_id),
+            "title": incident.title,
+            "severity": incident.severity,
+            "status": incident.status,
+            "team": incident.team.slug,
+            "reported_at": timezone.localtime(incident.created_at).isoformat(),
+            "url": absolute(incident.get_absolute_url()),
+        }
+        for incident in rows
+    ]
+
+
+def _hours(seconds: int | None) -> str:
+    return "" if seconds is None else f"{seconds / 3600:.2f}"
+
+
+def _percent(ratio: float | None) -> str:
+    return "" if ratio is None else f"{ratio * 100:.1f}"
+
+
+def _group_row(label: str, group: dict) -> list:
+    ack, res, sla = group["time_to_acknowledge"], group["time_to_resolve"], group["sla"]
+    return [
+        label,
+        group["reported"],
+        _hours(ack["median_seconds"]),
+        _hours(ack["p90_seconds"]),
+        _hours(res["median_seconds"]),
+        _hours(res["p90_seconds"]),
+        _percent(sla["acknowledge_met_ratio"]),
+        _percent(sla["resolve_met_ratio"]),
+        group["open_now"],
+        sla["breached_now"],
+    ]
+
+
+GROUP_COLUMNS = [
+    "reported",
+    "acknowledge median (h)",
+    "acknowledge p90 (h)",
+    "resolve median (h)",
+    "resolve p90 (h)",
+    "acknowledge SLA met (%)",
+    "resolve SLA met (%)",
+    "open now",
+    "breached now",
+]
+
+
+def tables(figures: dict) -> list[tuple[str, list, list[list]]]:
+    """The figures as the page's data tables (and the CSV's sections): (caption, header,
+    rows); times in hours, ratios in percent."""
+    summary = [
+        ["reported", figures["reported"]],
+        ["acknowledged", figures["acknowledged"]],
+        ["resolved", figures["resolved"]],
+        ["closed", figures["closed"]],
+        ["open now", figures["open_now"]],
+        ["breached now", figures["sla"]["breached_now"]],
+    ]
+    return [
+        (f"Summary, {figures['from']} to {figures['to']}", ["figure", "value"], summary),
+        (
+            "By severity",
+            ["severity", *GROUP_COLUMNS],
+            [_group_row("All", figures)] + [_group_row(row["severity"], row) for row in figures["by_severity"]],
+        ),
+        ("By team", ["team", *GROUP_COLUMNS], [_group_row(row["name"], row) for row in figures["by_team"]]),
+        (
+            "Weekly",
+            ["week starting", "reported", "resolved", "open at end"],
+            [
+                [
+                    week["week_start"],
+                    week["reported"],
+                    week["resolved"],
+                    "" if week["open_at_end"] is None else week["open_at_end"],
+                ]
+                for week in figures["weekly"]
+            ],
+        ),
+        (
+            "Top categories",
+            ["category", "reported"],
+            [[row["name"], row["reported"]] for row in figures["top_categories"]],
+        ),
+        (
+            "Oldest open",
+            ["reported at", "title", "severity", "status", "team", "link"],
+            [
+                [row["reported_at"], row["title"], row["severity"], row["status"], row["team"], row["url"]]
+                for row in figures["oldest_open"]
+            ],
+        ),
+    ]
+
+
+def chart_data(figures: dict) -> dict:
+    """What the page's charts draw (hours for times), handed to static/js/metrics.js
+    through `json_script`."""
+    severities = figures["by_severity"]
+
+    def hours(rows, clock, label):
+        return [None if row[clock][label] is None else round(row[clock][label] / 3600, 2) for row in rows]
+
+    return {
+        "weekly": {
+            "labels": [week["week_start"] for week in figures["weekly"]],
+            "reported": [week["reported"] for week in figures["weekly"]],
+            "resolved": [week["resolved"] for week in figures["weekly"]],
+            "open": [week["open_at_end"] for week in figures["weekly"]],
+        },
+        "times": {
+            "labels": [row["severity"] for row in severities],
+            "acknowledge_median": hours(severities, "time_to_acknowledge", "median_seconds"),
+            "acknowledge_p90": hours(severities, "time_to_acknowledge", "p90_seconds"),
+            "resolve_median": hours(severities, "time_to_resolve", "median_seconds"),
+            "resolve_p90": hours(severities, "time_to_resolve", "p90_seconds"),
+        },
+    }
