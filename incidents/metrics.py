@@ -31,8 +31,11 @@ returns a few dozen, whatever the size of the table. No rollup table to keep in 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Window
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, IntegerField, Q, Value, When, Window
 from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.lookups import GreaterThan, GreaterThanOrEqual
 from django.utils import timezone
 
 from notifications.mail import absolute
@@ -194,44 +197,70 @@ def _in(field_name: str, begins: datetime, ends: datetime) -> Q:
     return Q(**{f"{field_name}__gte": begins, f"{field_name}__lt": ends})
 
 
-def _nearest_rank(percent: int) -> Q:
-    """Rows whose rank `rn` (1-based, of `n`) is the nearest rank of `percent`: the
-    smallest rn with 100 × rn >= percent × n, in integers (the same on every database)."""
-    return Q(**{"rank100__gte": F("n") * percent, "prev_rank100__lt": F("n") * percent})
-
-
 # The slices a percentile is picked in: everything, each severity, each team.
-PARTITIONS = {"all": [], "severity": [F("severity")], "team": [F("team_id")]}
+PARTITIONS = {"all": None, "severity": "severity", "team": "team_id"}
 
 
 def _percentiles(reported, clock: str) -> dict:
     """{(partition, key): {"median_seconds": s, "p90_seconds": s, "count": n}} for the time
-    from report to `clock` stopping, over `reported` incidents whose clock stopped. The
-    database ranks the times in each slice and returns only the rows at the wanted ranks
-    (a few dozen rows, one query)."""
+    from report to `clock` stopping, over `reported` incidents whose clock stopped, in one
+    query: the database ranks the times within each slice (window functions) and returns
+    only the rows at the wanted ranks, a few dozen whatever the number of incidents.
+
+    The ranking is the ORM's (so visibility and filters are the caller's queryset); the
+    pick around it is a little SQL of our own, since Django's filter on window functions
+    compiles slowly for six of them and the comparisons are plain integer arithmetic."""
     duration = ExpressionWrapper(_stopped_at(clock) - F("created_at"), output_field=DurationField())
-    stopped = reported.alias(duration=duration).filter(duration__isnull=False)
-    found = {}
-    for name, partition in PARTITIONS.items():
+    windows = {}
+    for name, column in PARTITIONS.items():
+        partition = [F(column)] if column else None
         order = [F("duration").asc(), F("pk").asc()]
-        rows = (
-            stopped.annotate(
-                seconds=F("duration"),
-                rn=Window(RowNumber(), partition_by=partition or None, order_by=order),
-                n=Window(Count("pk"), partition_by=partition or None),
-            )
-            .alias(rank100=F("rn") * 100, prev_rank100=(F("rn") - 1) * 100)
-            .filter(_nearest_rank(50) | _nearest_rank(90))
-            .order_by()
-            .values_list("severity", "team_id", "seconds", "rn", "n")
-        )
-        for severity, team_id, seconds, rn, n in rows:
-            key = {"all": None, "severity": severity, "team": team_id}[name]
-            entry = found.setdefault((name, key), dict.fromkeys(PERCENTILES) | {"count": n})
+        windows[f"rn_{name}"] = Window(RowNumber(), partition_by=partition, order_by=order)
+        windows[f"n_{name}"] = Window(Count("pk"), partition_by=partition)
+    ranked = (
+        reported.alias(duration=duration)
+        .filter(duration__isnull=False)
+        .annotate(seconds=F("duration"), **windows)
+        .order_by()
+        .values("severity", "team_id", "seconds", *windows)
+    )
+    try:
+        inner, params = ranked.query.get_compiler(using=reported.db).as_sql()
+    except EmptyResultSet:  # a filter that can match nothing
+        return {}
+    quote = connections[reported.db].ops.quote_name
+    # A row is wanted where its rank is the nearest rank of a percentile p in some slice:
+    # the smallest rank r of n with 100 r >= p n, i.e. 100 r >= p n > 100 (r - 1).
+    wanted = " OR ".join(
+        f"({quote('rn_' + name)} * 100 >= {quote('n_' + name)} * {percent}"
+        f" AND ({quote('rn_' + name)} - 1) * 100 < {quote('n_' + name)} * {percent})"
+        for name in PARTITIONS
+        for percent in PERCENTILES.values()
+    )
+    columns = ", ".join(quote(c) for c in ("severity", "team_id", "seconds", *windows))
+    found = {}
+    with connections[reported.db].cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM ({inner}) ranked WHERE {wanted}", params)  # noqa: S608 - our names
+        rows = cursor.fetchall()
+    for severity, team_id, microseconds, *ranks in rows:
+        seconds = _whole_seconds(microseconds)
+        for (name, column), (rn, n) in zip(PARTITIONS.items(), zip(ranks[::2], ranks[1::2], strict=True), strict=True):
+            key = {None: None, "severity": severity, "team_id": team_id}[column]
             for label, percent in PERCENTILES.items():
-                if 100 * rn >= percent * n and 100 * (rn - 1) < percent * n:
-                    entry[label] = int(seconds.total_seconds())
+                if 100 * rn >= percent * n > 100 * (rn - 1):
+                    entry = found.setdefault((name, key), dict.fromkeys(PERCENTILES) | {"count": n})
+                    entry[label] = seconds
     return found
+
+
+def _whole_seconds(microseconds) -> int:
+    """A duration as the database gives it in raw SQL (microseconds on SQLite and MySQL
+    alike, or a timedelta from a backend that converts), truncated to whole seconds."""
+    if isinstance(microseconds, timedelta):
+        microseconds = microseconds // timedelta(microseconds=1)
+    microseconds = int(microseconds)
+    whole = abs(microseconds) // 1_000_000
+    return whole if microseconds >= 0 else -whole
 
 
 @dataclass
@@ -329,22 +358,31 @@ def measure(user, scope: Scope, *, now: datetime | None = None) -> Metrics:
     return result
 
 
+def _after(expression, moments: list[datetime], *, strictly: bool = True) -> Case:
+    """How many of `moments` (ascending) come before `expression`'s value (strictly, or
+    at or before it): the weekly figures group by this, one expression rather than one
+    count per week."""
+    after = GreaterThan if strictly else GreaterThanOrEqual
+    whens = [When(after(expression, moment), then=Value(i + 1)) for i, moment in reversed(list(enumerate(moments)))]
+    return Case(*whens, default=Value(0), output_field=IntegerField()) if whens else Value(0)
+
+
 def _count_reported(result: Metrics, reported, now: datetime, groups) -> None:
-    weekly = {f"week{i}": Count("pk", filter=_in("created_at", w.begins, w.ends)) for i, w in enumerate(result.weeks)}
+    # Week k holds what came at or after the k-th week's end: a period's row is in week 0..W-1.
+    week_ends = [week.ends for week in result.weeks[:-1]]
     rows = (
-        reported.values("severity", "team_id")
+        reported.annotate(week=_after(F("created_at"), week_ends, strictly=False))
+        .values("severity", "team_id", "week")
         .annotate(
             n=Count("pk"),
             **{f"{clock}_met": Count("pk", filter=_met_q(clock)) for clock in (ACKNOWLEDGE, RESOLVE)},
             **{f"{clock}_missed": Count("pk", filter=_missed_q(clock, now)) for clock in (ACKNOWLEDGE, RESOLVE)},
-            **weekly,
         )
         .order_by()
     )
     for row in rows:
         result.reported += row["n"]
-        for i, week in enumerate(result.weeks):
-            week.reported += row[f"week{i}"]
+        result.weeks[row["week"]].reported += row["n"]
         for group in groups(row["severity"], row["team_id"]):
             group.reported += row["n"]
             for clock in (ACKNOWLEDGE, RESOLVE):
@@ -353,48 +391,58 @@ def _count_reported(result: Metrics, reported, now: datetime, groups) -> None:
 
 
 def _count_resolved(result: Metrics, incidents, scope: Scope) -> None:
-    weekly = {f"week{i}": Count("pk", filter=_in("resolved_at", w.begins, w.ends)) for i, w in enumerate(result.weeks)}
-    row = incidents.filter(_in("resolved_at", scope.start, scope.end)).aggregate(n=Count("pk"), **weekly)
-    result.resolved = row["n"]
-    for i, week in enumerate(result.weeks):
-        week.resolved = row[f"week{i}"]
+    week_ends = [week.ends for week in result.weeks[:-1]]
+    rows = (
+        incidents.filter(_in("resolved_at", scope.start, scope.end))
+        .annotate(week=_after(F("resolved_at"), week_ends, strictly=False))
+        .values("week")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in rows:
+        result.resolved += row["n"]
+        result.weeks[row["week"]].resolved += row["n"]
 
 
 def _count_open(result: Metrics, incidents, now: datetime, groups) -> None:
-    """Open now, breached now, and the backlog at each week's end: open now, less those
-    reported since, plus those done since that were reported by then."""
-    ends = {f"week{i}": min(week.ends, now) for i, week in enumerate(result.weeks) if week.begins <= now}
-    rows = (
+    """Open now, breached now, and the backlog at each week's end t: open now, less those
+    reported after t, plus those done after t that were reported by then. Each query
+    groups its rows by how many week ends come before the row's time."""
+    ends = [min(week.ends, now) for week in result.weeks if week.begins <= now]
+    open_rows = (
         incidents.filter(status__in=OPEN_STATUSES)
-        .values("severity", "team_id")
-        .annotate(
-            n=Count("pk"),
-            breached=Count("pk", filter=breached_now_q(now)),
-            **{name: Count("pk", filter=Q(created_at__gt=end)) for name, end in ends.items()},
-        )
+        .annotate(reported_after=_after(F("created_at"), ends))
+        .values("severity", "team_id", "reported_after")
+        .annotate(n=Count("pk"), breached=Count("pk", filter=breached_now_q(now)))
         .order_by()
     )
-    open_now, reported_since = 0, dict.fromkeys(ends, 0)
-    for row in rows:
+    open_now, reported_since = 0, [0] * len(ends)
+    for row in open_rows:
         open_now += row["n"]
-        for name in ends:
-            reported_since[name] += row[name]
+        for i in range(row["reported_after"]):  # reported after ends 0 .. k-1
+            reported_since[i] += row["n"]
         for group in groups(row["severity"], row["team_id"]):
             group.open_now += row["n"]
             group.breached_now += row["breached"]
-    done_since = {}
+    done_since = [0] * len(ends)
     if ends:
-        done_since = (
+        done_rows = (
             incidents.exclude(status__in=OPEN_STATUSES)
-            .filter(_done_after(min(ends.values())))
-            .aggregate(
-                **{name: Count("pk", filter=Q(created_at__lte=end) & _done_after(end)) for name, end in ends.items()}
+            .filter(_done_after(ends[0]))
+            .annotate(
+                reported_after=_after(F("created_at"), ends),
+                done_after=_after(Coalesce("resolved_at", "closed_at"), ends),
             )
+            .values("reported_after", "done_after")
+            .annotate(n=Count("pk"))
+            .order_by()
         )
-    for i, week in enumerate(result.weeks):
-        name = f"week{i}"
-        if name in ends:
-            week.open_at_end = open_now - reported_since[name] + done_since[name]
+        for row in done_rows:
+            # Open at end i: reported by then (i >= reported_after), done after it (i < done_after).
+            for i in range(row["reported_after"], row["done_after"]):
+                done_since[i] += row["n"]
+    for i in range(len(ends)):
+        result.weeks[i].open_at_end = open_now - reported_since[i] + done_since[i]
 
 
 def _top_categories(reported) -> list[dict]:
@@ -504,7 +552,14 @@ def tables(figures: dict) -> list[tuple[str, list, list[list]]]:
             "Oldest open",
             ["reported at", "title", "severity", "status", "team", "link"],
             [
-                [row["reported_at"], row["title"], row["severity"], row["status"], row["team"], row["url"]]
+                [
+                    datetime.fromisoformat(row["reported_at"]).strftime("%Y-%m-%d %H:%M"),
+                    row["title"],
+                    row["severity"],
+                    row["status"],
+                    row["team"],
+                    row["url"],
+                ]
                 for row in figures["oldest_open"]
             ],
         ),
