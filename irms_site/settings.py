@@ -340,6 +340,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "auth", "description": "Exchange a password for an API token."},
         {"name": "categories", "description": "What an incident can be reported under, and the team each goes to."},
         {"name": "incidents", "description": "Incidents the caller reported: report one, list, read and change them."},
+        {"name": "metrics", "description": "How fast incidents are acknowledged and resolved (team members, staff)."},
         {"name": "publicIncidents", "description": "Incidents reported by others that the caller may see."},
         {"name": "responses", "description": "An incident's responses: read them, add one."},
         {"name": "teams", "description": "The teams incidents can be routed to."},

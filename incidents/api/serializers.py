@@ -336,7 +336,7 @@ class MetricsSerializer(serializers.Serializer):
     to = serializers.DateField()
     teams = serializers.ListField(child=serializers.SlugField(), help_text="The teams measured; empty: every team.")
     category = serializers.SlugField(allow_null=True)
-    severity = serializers.ChoiceField(choices=Severity.choices, allow_null=True)
+    severity = serializers.CharField(allow_null=True, help_text="The severity measured; null: every severity.")
     reported = serializers.IntegerField()
     acknowledged = serializers.IntegerField()
     resolved = serializers.IntegerField()

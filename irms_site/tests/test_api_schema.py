@@ -21,6 +21,7 @@ PATHS = {
     "/api/incidents/{incident_id}/attachments",
     "/api/incidents/{incident_id}/attachments/{id}/file",
     "/api/incidents/{incident_id}/attachments/{id}/thumbnail",
+    "/api/metrics",
 }
 
 
