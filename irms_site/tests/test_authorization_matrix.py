@@ -158,6 +158,10 @@ MATRIX = [
     ("mine", "GET", "/incidents/mine/", None, once(LOGIN, 200, 200, 200, 200, 200, 200, 200)),
     ("public", "GET", "/incidents/public/", None, once(LOGIN, 200, 200, 200, 200, 200, 200, 200)),
     ("report-form", "GET", "/incidents/new/", None, once(LOGIN, 200, 200, 200, 200, 200, 200, 200)),
+    # --- Metrics: team members and staff (over what they may see) ----------------------------------
+    ("metrics", "GET", "/metrics/", None, once(LOGIN, 403, 403, 200, 200, 200, 403, 200)),
+    ("metrics-csv", "GET", "/metrics/export.csv", None, once(LOGIN, 403, 403, 200, 200, 200, 403, 200)),
+    ("api-metrics", "GET", "/api/metrics", None, once(401, 403, 403, 200, 200, 200, 403, 200)),
     ("report", "POST", "/incidents/new/",
      {"category": "{category_a_pk}", "title": "Water on the floor", "description": "Server room.",
       "severity": Severity.HIGH},
@@ -623,6 +627,32 @@ LISTS = {
     "/api/publicIncidents?search=floor": OTHERS,
     "/api/publicIncidents?visibility=private": {role: found & {PRIVATE} for role, found in OTHERS.items()},
 }
+
+
+# How many of the two team A incidents each role's metrics of team A count (`None`: refused).
+METRICS_FOUND = {
+    "owner": None, "other": None, "team_a": 2, "team_b": 1, "sees_all": 2, "assignee": None, "staff": 2,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("role", "found"), METRICS_FOUND.items())
+def test_metrics_count_what_each_role_may_see(
+    client, request, team_a_public_incident, team_a_private_incident, role, found
+):
+    # given
+    client.force_login(request.getfixturevalue(ROLE_FIXTURE[role]))
+
+    # when
+    api = client.get("/api/metrics?team=team-a")
+    csv = client.get("/metrics/export.csv?team=team-a")
+
+    # then
+    if found is None:
+        assert (api.status_code, csv.status_code) == (403, 403)
+    else:
+        assert api.status_code == csv.status_code == 200
+        assert api.json()["reported"] == found
+        assert f"reported,{found}" in csv.content.decode().splitlines()
 
 
 def list_cases():
