@@ -24,7 +24,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from . import attachments, events, permissions, recipients, sla, text
+from . import attachments, events, permissions, recipients, sla, text, webhooks
 from .models import (
     DEFAULT_CATEGORY,
     DEFAULT_TEAM,
@@ -101,6 +101,7 @@ def _record(*new_events: IncidentEvent) -> None:
     for event in new_events:
         event.save()
         recipients.announce(event)
+        webhooks.announce(event)
 
 
 def _schedule_escalation(incident: Incident, was: datetime | None = None) -> None:
