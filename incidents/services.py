@@ -2,7 +2,8 @@
 
 Each service locks the row it changes, checks the actor's permission (`permissions.py`),
 validates, writes, records one timeline event per change (`events.py`) and queues what
-those events imply (`recipients.announce`), all in the same transaction: a failure leaves
+those events imply (`recipients.announce` for mail, `webhooks.announce` for webhook
+endpoints), all in the same transaction: a failure leaves
 nothing behind, and a change that commits always has its notifications queued.
 
 They raise `PermissionDenied` (not allowed: 403), `ValidationError` (bad input: 400 / a
