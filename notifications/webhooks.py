@@ -149,24 +149,24 @@ def post(url: str, body: bytes, headers: dict, *, renew=lambda: None) -> Outcome
     connection._create_connection = _checked_connection
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     started = time.monotonic()
-    watchdog = None
+    watchdog, expired = None, threading.Event()
     try:
         connection.connect()
         # The timeout bounds the whole attempt, not each read: a receiver trickling a byte
         # a second does not hold a worker for minutes. At the deadline the socket is shut.
         sock = connection.sock
-        watchdog = threading.Timer(max(0.01, timeout - (time.monotonic() - started)), _shut, args=(sock,))
+        watchdog = threading.Timer(max(0.01, timeout - (time.monotonic() - started)), _expire, args=(sock, expired))
         watchdog.daemon = True
         watchdog.start()
         renew()
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
         excerpt = response.read(EXCERPT_BYTES).decode("utf-8", "replace")
-        if watchdog.finished.is_set():
+        if expired.is_set():
             raise TimeoutError(f"the receiver took longer than {timeout} s")
         return Outcome(response.status, int((time.monotonic() - started) * 1000), excerpt)
     except (OSError, http.client.HTTPException) as error:
-        if watchdog is not None and watchdog.finished.is_set() and not isinstance(error, TimeoutError):
+        if expired.is_set() and not isinstance(error, TimeoutError):
             raise TimeoutError(f"the receiver took longer than {timeout} s") from error
         raise
     finally:
@@ -175,8 +175,10 @@ def post(url: str, body: bytes, headers: dict, *, renew=lambda: None) -> Outcome
         connection.close()
 
 
-def _shut(sock) -> None:
-    """End a conversation that ran out of time (harmless if it ended already)."""
+def _expire(sock, expired: threading.Event) -> None:
+    """End a conversation that ran out of time (harmless if it ended already); `expired`
+    is set first, so the failure the shutdown causes is reported as the timeout it is."""
+    expired.set()
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
 

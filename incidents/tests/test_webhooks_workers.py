@@ -36,7 +36,11 @@ def test_receiver_down_then_up_gets_it_exactly_once(workers, worker_env, reporte
     (row,) = WebhookDelivery.objects.filter(destination=hook.key)
     with smtp_sink() as (_sink, smtp_port):
         workers.start(smtp_port, "w1")
-        wait_for(lambda: WebhookDelivery.objects.get(pk=row.pk).attempts == 1, timeout=20, what="the first attempt")
+        wait_for(
+            lambda: WebhookDelivery.objects.filter(pk=row.pk, attempts=1, state=State.QUEUED).exists(),
+            timeout=20,
+            what="the first attempt to fail",
+        )
         row.refresh_from_db()
         assert row.state == State.QUEUED and "ConnectionRefusedError" in row.last_error
         with receiving(port=port) as receiver:
