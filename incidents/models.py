@@ -8,6 +8,7 @@ import base64
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -567,7 +568,8 @@ class WebhookEndpoint(models.Model):
         ]
 
     def __str__(self):
-        return self.description or self.url
+        # Never the whole URL: a chat webhook's URL is itself a credential.
+        return self.description or f"Endpoint {self.pk} ({urlsplit(self.url).hostname})"
 
     @property
     def key(self) -> str:

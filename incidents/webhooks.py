@@ -18,6 +18,7 @@ that must not act twice drops a repeated `webhook-id`.
 """
 
 import logging
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -337,6 +338,8 @@ def _tell_staff_disabled(endpoint: WebhookEndpoint) -> None:
                 "user": user,
                 "endpoint": endpoint,
                 "failures": endpoint.consecutive_failures,
+                # The host only: a chat webhook's full URL is a credential, and mail is no vault.
+                "endpoint_host": urlsplit(endpoint.url).hostname,
                 "endpoint_admin_url": absolute(reverse("admin:incidents_webhookendpoint_change", args=[endpoint.pk])),
             },
         )

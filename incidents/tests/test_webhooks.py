@@ -268,6 +268,8 @@ def test_after_20_failures_in_a_row_the_endpoint_is_disabled_and_staff_are_maile
     assert list(mails.values_list("to", flat=True)) == [staff.email]
     assert "20 failed attempts" in mails.get().body_text
     assert f"/admin/incidents/webhookendpoint/{hook.pk}/change/" in mails.get().body_text
+    # The host, never the URL: a chat webhook's URL is a credential.
+    assert "127.0.0.1" in mails.get().body_text and receiver.url not in mails.get().body_text
 
 
 def test_a_success_resets_the_failure_count(reporter, run_tasks):
@@ -356,3 +358,28 @@ def test_admin_actions_test_event_rotate_and_redeliver(admin_client, reporter, r
     assert log.status_code == 200
     delivery = admin_client.get(reverse("admin:notifications_webhookdelivery_change", args=[test.pk]))
     assert delivery.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::1",
+        "javascript:alert(1)",
+        "https://" + "a" * 300 + ".example/",
+        "https://exa mple.org/",
+        "http://8.8.8.8/hook",  # http without WEBHOOK_ALLOW_HTTP
+        "https://user:pw@8.8.8.8/",
+        "https://8.8.8.8:70000/",
+        "",
+    ],
+)
+def test_admin_answers_hostile_urls_with_a_form_error(admin_client, settings, url):
+    settings.WEBHOOK_ALLOW_HTTP = False
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    response = admin_client.post(
+        reverse("admin:incidents_webhookendpoint_add"),
+        {"description": "x", "url": url, "format": "standard", "active": "on"},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["url"]
+    assert not WebhookEndpoint.objects.exists()
