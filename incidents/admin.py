@@ -10,10 +10,14 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from . import permissions, services, sla
+from notifications import outbox
+from notifications.models import OutboxMessage, WebhookAttempt, WebhookDelivery
+
+from . import permissions, services, sla, webhooks
 from .models import (
     NO_DEADLINE,
     TRANSITIONS,
@@ -25,6 +29,8 @@ from .models import (
     SlaPolicy,
     Status,
     Team,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from .text import csv_cell
 
@@ -528,3 +534,112 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     list_filter = ("severity", "team", "business_hours")
     list_select_related = ("team",)
     ordering = ("team__name", "severity")
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("description", "url", "format", "events", "team", "include_private", "active")
+
+
+# Attempts the endpoint's change page shows (the full log is the deliveries' changelist).
+LOG_ROWS = 20
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Webhook endpoints. The secret is shown once, when it is made (on creation and on
+    rotation); the change page shows the latest attempts and links to the full log."""
+
+    form = WebhookEndpointForm
+    list_display = ("__str__", "url", "format", "team", "include_private", "active", "consecutive_failures")
+    list_filter = ("active", "format", "team")
+    list_select_related = ("team",)
+    search_fields = ("description", "url")
+    readonly_fields = ("secret_state", "consecutive_failures", "disabled_at", "created_at", "delivery_log")
+    actions = ("send_test_event", "rotate_secret", "redeliver_failed")
+
+    @admin.display(description="Secret")
+    def secret_state(self, obj):
+        if obj.pk is None:
+            return "Made when you save; shown once."
+        expires = obj.previous_secret_expires_at
+        if obj.previous_secret and expires and expires > timezone.now():
+            return f"Set (shown once). The previous one still signs until {expires:%Y-%m-%d %H:%M %Z}."
+        return "Set (shown once; rotate it to get a new one)."
+
+    @admin.display(description="Delivery log (latest attempts)")
+    def delivery_log(self, obj):
+        if obj.pk is None:
+            return "-"
+        attempts = (
+            WebhookAttempt.objects.filter(delivery__destination=obj.key)
+            .select_related("delivery")
+            .order_by("-started_at", "-id")[:LOG_ROWS]
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
+            (
+                (
+                    f"{attempt.started_at:%Y-%m-%d %H:%M:%S}",
+                    attempt.delivery.event,
+                    attempt.number,
+                    attempt.status_code or "-",
+                    attempt.duration_ms,
+                    (attempt.response_excerpt or attempt.error)[:200],
+                )
+                for attempt in attempts
+            ),
+        )
+        everything = reverse("admin:notifications_webhookdelivery_changelist") + f"?destination={obj.key}"
+        return format_html(
+            "<table><thead><tr><th>When</th><th>Event</th><th>Attempt</th><th>Status</th><th>Time</th>"
+            '<th>Response</th></tr></thead><tbody>{}</tbody></table><p><a href="{}">Every delivery</a></p>',
+            rows,
+            everything,
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change and "active" in form.changed_data and obj.active:
+            # Switched on again by staff: the failures that disabled it are behind it.
+            obj.consecutive_failures, obj.disabled_at = 0, None
+        super().save_model(request, obj, form, change)
+        if not change:
+            self._show_secret(request, obj, obj.secret)
+
+    def _show_secret(self, request, endpoint, secret):
+        self.message_user(
+            request,
+            f"The signing secret of “{endpoint}” is {secret} — copy it now: it is not shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Send a test event")
+    def send_test_event(self, request, queryset):
+        active = [endpoint for endpoint in queryset if endpoint.active]
+        for endpoint in active:
+            webhooks.send_test_event(endpoint)
+        skipped = len(queryset) - len(active)
+        note = f" ({skipped} inactive endpoint(s) skipped)" if skipped else ""
+        self.message_user(request, f"Queued a test event to {len(active)} endpoint(s){note}.", messages.SUCCESS)
+
+    @admin.action(description="Rotate the secret (the old one keeps signing for 24 hours)")
+    def rotate_secret(self, request, queryset):
+        for endpoint in queryset:
+            self._show_secret(request, endpoint, webhooks.rotate_secret(endpoint))
+
+    @admin.action(description="Redeliver failed deliveries")
+    def redeliver_failed(self, request, queryset):
+        keys = [endpoint.key for endpoint in queryset]
+        failed = WebhookDelivery.objects.filter(destination__in=keys, state=OutboxMessage.State.FAILED)
+        count = outbox.redeliver(failed)
+        self.message_user(request, f"Queued {count} deliver{'ies' if count != 1 else 'y'} again.", messages.SUCCESS)

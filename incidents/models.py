@@ -4,8 +4,11 @@ Who may see an incident is decided in one place, `Incident.objects.visible_to(us
 (and its Python twin `permissions.can_view`); writes go through `services.py`.
 """
 
+import base64
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +19,8 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
+
+from notifications.webhooks import check_url
 
 # The team every install starts with (migration 0011): it sees every incident, as the
 # Responders group of earlier versions did, and owns the default category.
@@ -501,3 +506,85 @@ class Attachment(models.Model):
     @property
     def is_image(self) -> bool:
         return bool(self.thumbnail)
+
+
+class WebhookEvent(models.TextChoices):
+    """What an endpoint may subscribe to (the `type` of a Standard Webhooks message)."""
+
+    REPORTED = "incident.reported", "Reported"
+    STATUS_CHANGED = "incident.status_changed", "Status changed"
+    SEVERITY_CHANGED = "incident.severity_changed", "Severity changed"
+    ASSIGNED = "incident.assigned", "Assigned (or unassigned)"
+    TEAM_CHANGED = "incident.team_changed", "Moved to another team"
+    RESPONDED = "incident.responded", "Responded"
+    ATTACHMENT_ADDED = "incident.attachment_added", "File attached"
+    SLA_BREACHED = "incident.sla_breached", "SLA breached"
+
+
+class WebhookFormat(models.TextChoices):
+    STANDARD = "standard", "Standard Webhooks (signed JSON)"
+    SLACK = "slack", "Slack incoming webhook (also Mattermost, Rocket.Chat)"
+    TEAMS = "teams", "Microsoft Teams Workflows (Adaptive Card)"
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# How long the secret before a rotation still signs, so receivers can switch without a gap.
+SECRET_OVERLAP = timedelta(hours=24)
+
+
+class WebhookEndpoint(models.Model):
+    """Where IRMS posts events (managed in the admin). It hears of an incident as the
+    permission layer says (`permissions.webhook_may_receive`): of its team's incidents only
+    when it has a team, of private ones only with `include_private`."""
+
+    url = models.URLField("URL", max_length=2000, validators=[check_url])
+    description = models.CharField(max_length=200, blank=True)
+    # Shown once, when created or rotated; never in a form.
+    secret = models.CharField(max_length=120, default=new_webhook_secret, editable=False)
+    previous_secret = models.CharField(max_length=120, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    events = models.JSONField(default=list, blank=True, help_text="Empty: every event.")
+    format = models.CharField(max_length=10, choices=WebhookFormat.choices, default=WebhookFormat.STANDARD)
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhook_endpoints",
+        help_text="Empty: incidents of every team.",
+    )
+    include_private = models.BooleanField("include private incidents", default=False)
+    active = models.BooleanField(default=True)
+    # Failed attempts in a row (a success resets it); at WEBHOOK_DISABLE_AFTER it is disabled.
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("description", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(format__in=WebhookFormat.values), name="webhook_endpoint_format_valid"
+            ),
+        ]
+
+    def __str__(self):
+        # Never the whole URL: a chat webhook's URL is itself a credential.
+        return self.description or f"Endpoint {self.pk} ({urlsplit(self.url).hostname})"
+
+    @property
+    def key(self) -> str:
+        """Its deliveries' `destination` in the outbox."""
+        return f"endpoint:{self.pk}"
+
+    def wants(self, event_type: str) -> bool:
+        return not self.events or event_type in self.events
+
+    def clean(self):
+        super().clean()
+        if not isinstance(self.events, list) or any(event not in WebhookEvent.values for event in self.events):
+            raise ValidationError({"events": "Choose events from the list."})

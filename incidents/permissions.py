@@ -160,3 +160,14 @@ def can_change_team(user, incident: Incident) -> bool:
 def can_be_assigned(user, team_id) -> bool:
     """Who may own an incident of team `team_id`: an active member of it, or staff."""
     return is_active_user(user) and (user.is_staff or is_team_member(user, team_id))
+
+
+def webhook_may_receive(endpoint, incident: Incident) -> bool:
+    """Whether a webhook endpoint hears of `incident`: it is like a member of its team (or,
+    without a team, like someone who sees every team) who sees private incidents only if
+    `include_private` is set. An inactive endpoint hears of nothing."""
+    if not endpoint.active:
+        return False
+    if endpoint.team_id is not None and endpoint.team_id != incident.team_id:
+        return False
+    return incident.visibility == Visibility.PUBLIC or endpoint.include_private

@@ -2,7 +2,8 @@
 
 Each service locks the row it changes, checks the actor's permission (`permissions.py`),
 validates, writes, records one timeline event per change (`events.py`) and queues what
-those events imply (`recipients.announce`), all in the same transaction: a failure leaves
+those events imply (`recipients.announce` for mail, `webhooks.announce` for webhook
+endpoints), all in the same transaction: a failure leaves
 nothing behind, and a change that commits always has its notifications queued.
 
 They raise `PermissionDenied` (not allowed: 403), `ValidationError` (bad input: 400 / a
@@ -24,7 +25,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from . import attachments, events, permissions, recipients, sla, text
+from . import attachments, events, permissions, recipients, sla, text, webhooks
 from .models import (
     DEFAULT_CATEGORY,
     DEFAULT_TEAM,
@@ -101,6 +102,7 @@ def _record(*new_events: IncidentEvent) -> None:
     for event in new_events:
         event.save()
         recipients.announce(event)
+        webhooks.announce(event)
 
 
 def _schedule_escalation(incident: Incident, was: datetime | None = None) -> None:

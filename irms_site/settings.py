@@ -265,6 +265,17 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 # back messages dead workers left behind, and escalate SLA clocks whose task was lost.
 WORKER_SWEEPS = ["notifications.outbox.requeue_orphans", "incidents.services.escalate_overdue"]
 
+# --- Outbound webhooks (notifications/webhooks.py, incidents/webhooks.py) ---------------
+# Seconds one delivery attempt may take, connect to last byte (a delivery is retried later).
+WEBHOOK_TIMEOUT = env.int("WEBHOOK_TIMEOUT", default=10)
+# Plain http:// destinations (a receiver on a trusted network); https only by default.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+# Destinations on loopback, private, link-local or multicast addresses (SSRF guard off).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# Who resolves a delivery's destination key to its secrets and hears of each attempt's
+# result: the incidents app's endpoints (notifications imports no domain app).
+WEBHOOK_DESTINATIONS = "incidents.webhooks.destinations"
+
 # --- SLA clocks (incidents/sla.py) ------------------------------------------------------
 # The working week of policies that count business hours only, in TIME_ZONE:
 # "mon-fri 09:00-17:00", groups with ";", several windows per group with spaces.

@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 
 from . import outbox
-from .models import OutgoingEmail
+from .models import OutgoingEmail, WebhookAttempt, WebhookDelivery
 
 
 @admin.register(OutgoingEmail)
@@ -46,3 +46,71 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     def retry_selected(self, request, queryset):
         count = outbox.retry(queryset)
         self.message_user(request, f"Queued {count} e-mail{'s' if count != 1 else ''} again.", messages.SUCCESS)
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = readonly_fields = ("number", "started_at", "status_code", "duration_ms", "response_excerpt", "error")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The webhook delivery log: each event posted to each destination, its attempts
+    (status code, time taken, what the receiver said), and "redeliver"."""
+
+    list_display = (
+        "created_at",
+        "event",
+        "destination",
+        "state",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "sent_at",
+    )
+    list_filter = ("state", "event", "created_at")
+    search_fields = ("=destination", "=webhook_id", "=ordering_key")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = (
+        "event",
+        "destination",
+        "ordering_key",
+        "url",
+        "webhook_id",
+        "body",
+        "headers",
+        "state",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "next_attempt_at",
+        "claimed_at",
+        "lease_expires_at",
+        "sent_at",
+    )
+    inlines = (WebhookAttemptInline,)
+    actions = ("redeliver_selected",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Redeliver selected deliveries (sent or failed ones)")
+    def redeliver_selected(self, request, queryset):
+        count = outbox.redeliver(queryset)
+        self.message_user(request, f"Queued {count} deliver{'ies' if count != 1 else 'y'} again.", messages.SUCCESS)

@@ -12,6 +12,7 @@ chat reuse the same machinery through `delivery.Channel`).
 This app knows no domain: callers give it rendered content and an address.
 """
 
+import uuid
 from email.utils import parseaddr
 
 from django.conf import settings
@@ -73,3 +74,60 @@ class OutgoingEmail(OutboxMessage):
 
     def __str__(self):
         return f"{self.kind} to {self.to}"
+
+
+def new_webhook_id() -> str:
+    """A Standard Webhooks message id (`webhook-id`): fixed when queued and sent on every
+    attempt, so a receiver can drop a copy it already handled."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+class WebhookDelivery(OutboxMessage):
+    """One event to one webhook destination (the webhook channel's outbox). The body is
+    final when queued; the signature headers are made afresh at each attempt (a Standard
+    Webhooks timestamp must be recent), with the destination's secrets as they are then.
+
+    `destination` is an opaque key of the app that owns the destination (its endpoint),
+    which `settings.WEBHOOK_DESTINATIONS` resolves; `ordering_key` groups deliveries that
+    must reach a destination in the order they were queued (one incident's events)."""
+
+    event = models.CharField(max_length=60)
+    destination = models.CharField(max_length=100)
+    ordering_key = models.CharField(max_length=100, blank=True)
+    url = models.URLField(max_length=2000)
+    body = models.TextField()
+    headers = models.JSONField(default=dict, blank=True)
+    webhook_id = models.CharField(max_length=64, default=new_webhook_id, editable=False)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["state", "-created_at"], name="webhook_state_newest"),
+            models.Index(fields=["state", "lease_expires_at"], name="webhook_state_lease"),
+            # The per-destination log, and the "anything earlier still pending?" check.
+            models.Index(fields=["destination", "ordering_key", "state", "id"], name="webhook_destination_order"),
+            models.Index(fields=["destination", "-created_at"], name="webhook_destination_newest"),
+        ]
+
+    def __str__(self):
+        return f"{self.event} to {self.destination}"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery: what the delivery log shows."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("delivery", "number", "id")
+
+    def __str__(self):
+        return f"attempt {self.number} of {self.delivery_id}"

@@ -7,10 +7,11 @@ that commits. No request ever talks to SMTP.
 """
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from . import delivery, mail
-from .models import OutgoingEmail
-from .tasks import CHANNELS, MAIL
+from .models import OutboxMessage, OutgoingEmail, WebhookDelivery
+from .tasks import CHANNELS, MAIL, WEBHOOK
 
 
 @transaction.atomic
@@ -20,6 +21,50 @@ def queue_email(*, kind: str, to: str, context: dict, template: str | None = Non
     email = OutgoingEmail.objects.create(kind=kind, to=to, **mail.render(template or kind, context))
     email.task_id = MAIL.enqueue(email.pk).id
     return email
+
+
+@transaction.atomic
+def queue_webhook(
+    *, event: str, destination: str, url: str, body: str, ordering_key: str = "", headers: dict | None = None
+) -> WebhookDelivery:
+    """Queue one POST of `body` (JSON text, sent as it is) to `url` for `destination` (the
+    caller's key, resolved at each attempt through settings.WEBHOOK_DESTINATIONS for its
+    secrets). Deliveries sharing `destination` and a non-empty `ordering_key` are
+    delivered in the order they were queued."""
+    row = WebhookDelivery.objects.create(
+        event=event, destination=destination, url=url, body=body, ordering_key=ordering_key, headers=headers or {}
+    )
+    row.task_id = WEBHOOK.enqueue(row.pk).id
+    return row
+
+
+@transaction.atomic
+def redeliver(deliveries) -> int:
+    """Staff's "redeliver": a new delivery for each finished (sent or failed) one among
+    `deliveries`, with the same body and the same `webhook-id` (a receiver that already
+    has it may recognise it), queued behind whatever is pending for its destination.
+    Deliveries still queued or being sent, and ones redelivered already (a later copy
+    exists), are left alone, so asking twice queues one copy. Returns how many were queued."""
+    later_copy = WebhookDelivery.objects.filter(webhook_id=OuterRef("webhook_id"), pk__gt=OuterRef("pk"))
+    finished = (
+        deliveries.filter(state__in=(OutboxMessage.State.SENT, OutboxMessage.State.FAILED))
+        .exclude(Exists(later_copy))
+        .order_by("pk")
+    )
+    count = 0
+    for row in finished:
+        copy = WebhookDelivery.objects.create(
+            event=row.event,
+            destination=row.destination,
+            ordering_key=row.ordering_key,
+            url=row.url,
+            body=row.body,
+            headers=row.headers,
+            webhook_id=row.webhook_id,
+        )
+        WEBHOOK.enqueue(copy.pk)
+        count += 1
+    return count
 
 
 def requeue_orphans() -> int:

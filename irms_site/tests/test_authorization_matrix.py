@@ -53,9 +53,19 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import User
 from incidents import services
-from incidents.models import Attachment, EventKind, Incident, IncidentEvent, Response, Severity, Status, Visibility
+from incidents.models import (
+    Attachment,
+    EventKind,
+    Incident,
+    IncidentEvent,
+    Response,
+    Severity,
+    Status,
+    Visibility,
+    WebhookEndpoint,
+)
 from incidents.tests import samples
-from notifications.models import OutgoingEmail
+from notifications.models import OutgoingEmail, WebhookDelivery
 
 PASSWORD = "correct-horse-battery-42"  # the root conftest's password for every user
 NEW_PASSWORD = "a-sturdy-new-passphrase-77"
@@ -235,6 +245,14 @@ MATRIX = [
      {"action": "retry_selected", "_selected_action": "{email_pk}", "index": "0"},
      once(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
     ("admin-email-change-form", "GET", "/admin/notifications/outgoingemail/{email_pk}/change/", None,
+     once(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
+    # Webhook endpoints hold signing secrets and reach out of the network: model permissions only.
+    ("admin-webhooks", "GET", "/admin/incidents/webhookendpoint/", None,
+     once(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
+    ("admin-webhooks-test-event", "POST", "/admin/incidents/webhookendpoint/",
+     {"action": "send_test_event", "_selected_action": "1", "index": "0"},
+     once(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
+    ("admin-webhook-deliveries", "GET", "/admin/notifications/webhookdelivery/", None,
      once(LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)),
     # --- API: reference lists ----------------------------------------------------------------------
     ("api-categories", "GET", "/api/categories", None, once(401, 200, 200, 200, 200, 200, 200, 200)),
@@ -472,6 +490,8 @@ def snapshot(incident) -> dict:
         "users": list(User.objects.order_by("pk").values()),
         "tokens": sorted(Token.objects.values_list("key", flat=True)),
         "emails": OutgoingEmail.objects.count(),
+        "webhooks": WebhookDelivery.objects.count(),
+        "endpoints": list(WebhookEndpoint.objects.values()),
         "tasks": DBTaskResult.objects.count(),
         "attachments": Attachment.objects.count(),
         "stored files": sorted(str(path) for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()),
