@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0014_attachments"),
+        ("incidents", "0015_metrics"),
     ]
 
     operations = [
