@@ -14,6 +14,7 @@ management commands call these; none of them writes incidents directly.
 import contextvars
 import copy
 import functools
+import hashlib
 import logging
 import secrets
 from datetime import datetime
@@ -21,10 +22,10 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import attachments, events, permissions, recipients, sla, text
+from . import attachments, events, permissions, recipients, replies, sla, text
 from .models import (
     DEFAULT_CATEGORY,
     DEFAULT_TEAM,
@@ -32,6 +33,7 @@ from .models import (
     TRANSITIONS,
     Attachment,
     Category,
+    InboundMessage,
     Incident,
     IncidentEvent,
     Response,
@@ -493,3 +495,69 @@ def add_attachment(*, incident: Incident, uploader, file, response_id: int | Non
     (event,) = _store_attachments(incident, prepared, uploader=uploader, response=response)
     _record(event)
     return event.attachment
+
+
+@_stored_files_removed_on_failure
+@transaction.atomic
+def respond_by_mail(*, raw: bytes, source: str, recipient: str | None = None) -> InboundMessage | None:
+    """Turn one received e-mail into a response, or refuse it (`replies.classify`), and
+    record it as an `InboundMessage`; `None` when that message was handled already.
+
+    Exactly once per message, whatever the number of ingesters: the record, keyed by the
+    message, is inserted first and the response is written in the same transaction, so a
+    second ingester's insert waits for the first and then fails on the unique key. A
+    refusal creates nothing but its record, and mails the sender (only an active user, never
+    a robot) one explanation an hour at most, through the outbox."""
+    try:
+        message = replies.parse(raw)
+        key, message_id = replies.message_key(message, raw)
+        subject = replies.header(message, "Subject")[:255]
+        sender = replies.sender_address(message)[:254]
+    except Exception as error:  # hostile bytes: a record, never a crash
+        message, key, message_id, subject, sender = None, hashlib.sha256(b"raw:" + raw).hexdigest(), "", "", ""
+        logger.info("An inbound message could not be parsed: %s", error)
+    record = InboundMessage(
+        key=key,
+        message_id=message_id,
+        source=source,
+        sender=sender,
+        subject=subject,
+        status=InboundMessage.Status.REFUSED,
+    )
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError:
+        return None
+    verdict = _verdict(message, raw, recipient)
+    record.reason, record.detail = verdict.reason or "", verdict.detail
+    record.incident, record.user = verdict.incident, verdict.user
+    if verdict.reason is None:
+        try:
+            response = add_response(
+                incident=verdict.incident, author=verdict.user, description=verdict.text, files=verdict.files
+            )
+        except PermissionDenied:
+            record.reason, record.detail = InboundMessage.Reason.NOT_ALLOWED, "The sender may not respond."
+        except WorkflowError:
+            record.reason, record.detail = InboundMessage.Reason.CLOSED, "The incident is closed."
+        except ValidationError as error:
+            record.reason, record.detail = InboundMessage.Reason.INVALID, " ".join(error.messages)
+        else:
+            record.status, record.response = InboundMessage.Status.ACCEPTED, response
+    if record.status == InboundMessage.Status.REFUSED and recipients.reply_refused(record):
+        record.bounced_at = timezone.now()
+    record.save()
+    return record
+
+
+def _verdict(message, raw: bytes, recipient: str | None) -> replies.Verdict:
+    if message is None:
+        return replies.Verdict(InboundMessage.Reason.UNREADABLE, "Not a readable e-mail message.")
+    if len(raw) > replies.max_message_bytes():
+        return replies.Verdict(InboundMessage.Reason.INVALID, f"Larger than {replies.max_message_bytes()} bytes.")
+    try:
+        return replies.classify(message, recipient=recipient)
+    except Exception as error:  # a part the parser cannot decode: refused, recorded
+        logger.info("An inbound message could not be read: %s", error)
+        return replies.Verdict(InboundMessage.Reason.UNREADABLE, "A part of the message could not be decoded.")
