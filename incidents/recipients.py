@@ -41,11 +41,9 @@ def _incident_context(incident: Incident) -> dict:
 def _tell(user, incident: Incident, *, kind: str, context: dict) -> None:
     """Queue one notification about `incident` to `user`, whose replies come back as their
     responses when reply by e-mail is on (a Reply-To signed for this incident and user)."""
+    reply_to = replies.reply_address(incident, user)
     queue_email(
-        kind=kind,
-        to=user.email,
-        context={**context, "user": user},
-        reply_to=replies.reply_address(incident, user),
+        kind=kind, to=user.email, context={**context, "user": user, "reply_by_mail": bool(reply_to)}, reply_to=reply_to
     )
 
 

@@ -4,13 +4,17 @@ Every refusal creates nothing but its record; people (never robots) hear why, on
 The IMAP side is test_mail_ingest_imap.py."""
 
 import io
+import os
+import subprocess
 import sys
 import threading
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
@@ -94,6 +98,8 @@ def test_every_incident_notification_has_a_reply_to_of_its_own(run_tasks, mailou
         token = replies.find_token(replies.parse(f"To: {address}\n\n".encode()))
         assert replies.read_token(token) == replies.Token(incident.pk, user.pk, replies._today())
         assert sent[user.email].extra_headers["Auto-Submitted"] == "auto-generated"
+        assert "Reply to this e-mail to add your answer" in sent[user.email].body
+        assert "Reply to this e-mail to add your answer" in sent[user.email].alternatives[0][0]
         addresses.add(address)
     assert len(addresses) == 3
 
@@ -103,6 +109,9 @@ def test_no_reply_to_when_reply_by_mail_is_off(settings, run_tasks, mailoutbox, 
     make_incident(reporter, category=category_of(facilities))
     run_tasks()
     assert mailoutbox and all(message.reply_to == [] for message in mailoutbox)
+    assert not any("Reply to this e-mail" in message.body for message in mailoutbox)
+    # and no blank line is left where the hint would be
+    assert all("\n\n— IRMS" in message.body and "\n\n\n— IRMS" not in message.body for message in mailoutbox)
     assert set(OutgoingEmail.objects.values_list("reply_to", flat=True)) == {""}
 
 
@@ -444,3 +453,58 @@ def test_staff_see_refused_messages_in_the_admin(monkeypatch, admin_client, lift
     detail = admin_client.get(f"/admin/incidents/inboundmessage/{record.pk}/change/")
     assert detail.status_code == 200 and b"Not from the address the notification went to" in detail.content
     assert admin_client.post(f"/admin/incidents/inboundmessage/{record.pk}/delete/").status_code == 403
+
+
+def test_the_envelope_recipient_given_by_the_mta_counts(monkeypatch, lift, fred):
+    # fred's client sent the reply with IRMS in Bcc: only the MTA knows the address
+    raw = mail(to="someone-else@example.com", sender=fred.email)
+    ingest_stdin(raw, monkeypatch, "--recipient", replies.reply_address(lift, fred))
+    assert Response.objects.filter(incident=lift, author=fred).count() == 1
+
+
+# --- A real pipe, as an MTA runs the command ------------------------------------------------
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for a `manage.py` run in another process."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    return f"mysql://{quote(db['USER'], safe='')}{password}@{db['HOST']}:{db['PORT'] or 3306}/{db['NAME']}"
+
+
+def run_manage(raw: bytes, database: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "irms_site.test_settings",
+        "DATABASE_URL": database,
+        "REPLY_TO_ADDRESS": REPLY_TO,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "mail_ingest"],
+        input=raw,
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_mta_piping_a_reply_to_the_command(lift, fred):
+    done = run_manage(mail(to=replies.reply_address(lift, fred), sender=fred.email), database_url())
+    assert (done.returncode, done.stdout.strip()) == (0, b"Accepted"), done.stderr
+    assert Response.objects.get(incident=lift).author == fred
+    # a refusal is recorded, so it is delivered too (exit 0): the MTA must not bounce it
+    done = run_manage(mail(to=replies.reply_address(lift, fred), sender="mallory@evil.example"), database_url())
+    assert (done.returncode, done.stdout.strip()) == (0, b"Refused: Not from the address the notification went to")
+
+
+def test_a_database_outage_asks_the_mta_to_retry(tmp_path, lift, fred):
+    done = run_manage(
+        mail(to=replies.reply_address(lift, fred), sender=fred.email), f"sqlite:///{tmp_path}/no/db.sqlite3"
+    )
+    assert done.returncode == 75, done.stderr  # EX_TEMPFAIL: the MTA keeps the mail and retries
+    assert b"database unavailable" in done.stderr
