@@ -162,7 +162,9 @@ def reply_refused(record: InboundMessage) -> bool:
     explanation = replies.REFUSAL_EXPLANATIONS.get(record.reason)
     if explanation is None or not record.sender:
         return False
-    user = get_user_model().objects.filter(email=record.sender, is_active=True).first()
+    # The user's row is locked so that two ingesters refusing two of their mails at once
+    # take turns, and the second sees the first's notice (read committed).
+    user = get_user_model().objects.select_for_update().filter(email=record.sender, is_active=True).first()
     if user is None:
         return False
     since = timezone.now() - REFUSAL_NOTICE_INTERVAL

@@ -504,8 +504,8 @@ def respond_by_mail(*, raw: bytes, source: str, recipient: str | None = None) ->
     record it as an `InboundMessage`; `None` when that message was handled already.
 
     Exactly once per message, whatever the number of ingesters: the record, keyed by the
-    message, is inserted first and the response is written in the same transaction, so a
-    second ingester's insert waits for the first and then fails on the unique key. A
+    message, is inserted before the response and in the same transaction, so a second
+    ingester's insert waits for the first and then fails on the unique key. A
     refusal creates nothing but its record, and mails the sender (only an active user, never
     a robot) one explanation an hour at most, through the outbox."""
     try:
@@ -516,6 +516,9 @@ def respond_by_mail(*, raw: bytes, source: str, recipient: str | None = None) ->
     except Exception as error:  # hostile bytes: a record, never a crash
         message, key, message_id, subject, sender = None, hashlib.sha256(b"raw:" + raw).hexdigest(), "", "", ""
         logger.info("An inbound message could not be parsed: %s", error)
+    # Decided before the record is inserted: its unique key is held (and a second
+    # ingester of the same message waits) only while the response is written.
+    verdict = _verdict(message, raw, recipient)
     record = InboundMessage(
         key=key,
         message_id=message_id,
@@ -523,32 +526,52 @@ def respond_by_mail(*, raw: bytes, source: str, recipient: str | None = None) ->
         sender=sender,
         subject=subject,
         status=InboundMessage.Status.REFUSED,
+        reason=verdict.reason or "",
+        detail=verdict.detail,
     )
     try:
         with transaction.atomic():
             record.save()
     except IntegrityError:
         return None
-    verdict = _verdict(message, raw, recipient)
-    record.reason, record.detail = verdict.reason or "", verdict.detail
+    # Linked only now, after the claim: on InnoDB a row that names a user takes a shared
+    # lock on that user's row, which must not be held before `reply_refused` locks it.
     record.incident, record.user = verdict.incident, verdict.user
     if verdict.reason is None:
+        stored = len(_stored_names.get())
         try:
             response = add_response(
                 incident=verdict.incident, author=verdict.user, description=verdict.text, files=verdict.files
             )
-        except PermissionDenied:
-            record.reason, record.detail = InboundMessage.Reason.NOT_ALLOWED, "The sender may not respond."
-        except WorkflowError:
-            record.reason, record.detail = InboundMessage.Reason.CLOSED, "The incident is closed."
-        except ValidationError as error:
-            record.reason, record.detail = InboundMessage.Reason.INVALID, " ".join(error.messages)
+        except (PermissionDenied, ValidationError) as error:
+            # Its savepoint is rolled back; so are any files it stored (this call goes on).
+            _delete_stored_files(since=stored)
+            record.reason, record.detail = _refusal(error)
         else:
             record.status, record.response = InboundMessage.Status.ACCEPTED, response
     if record.status == InboundMessage.Status.REFUSED and recipients.reply_refused(record):
         record.bounced_at = timezone.now()
     record.save()
     return record
+
+
+def _refusal(error: Exception) -> tuple[str, str]:
+    """The (reason, detail) of a reply `add_response` refused (checked again under the lock)."""
+    if isinstance(error, PermissionDenied):
+        return InboundMessage.Reason.NOT_ALLOWED, "The sender may not respond."
+    if isinstance(error, WorkflowError):
+        return InboundMessage.Reason.CLOSED, "The incident is closed."
+    return InboundMessage.Reason.INVALID, " ".join(error.messages)
+
+
+def _delete_stored_files(*, since: int) -> None:
+    names = _stored_names.get()
+    for name in names[since:]:
+        try:
+            attachment_storage().delete(name)
+        except Exception:  # the refusal is recorded either way; prune_attachments retries
+            logger.exception("Could not delete the stored file %s", name)
+    del names[since:]
 
 
 def _verdict(message, raw: bytes, recipient: str | None) -> replies.Verdict:

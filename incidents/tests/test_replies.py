@@ -20,7 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from incidents import replies, services
-from incidents.models import Attachment, InboundMessage, Response, Status, Visibility
+from incidents.models import Attachment, InboundMessage, Response, Status, Visibility, attachment_storage
 from notifications.models import OutgoingEmail
 
 from . import samples
@@ -508,3 +508,49 @@ def test_a_database_outage_asks_the_mta_to_retry(tmp_path, lift, fred):
     )
     assert done.returncode == 75, done.stderr  # EX_TEMPFAIL: the MTA keeps the mail and retries
     assert b"database unavailable" in done.stderr
+
+
+def test_files_stored_before_a_late_refusal_are_deleted(monkeypatch, lift, fred):
+    # given: a refusal that comes after the files were stored (a rule checked last)
+    def refuse(response):
+        raise services.ValidationError({"description": "Refused at the last moment."})
+
+    monkeypatch.setattr(services.events, "responded", refuse)
+    files = [("sshd.log", samples.TEXT, "text/plain")]
+    storage = attachment_storage()
+
+    def stored() -> set[str]:
+        return set(storage.listdir("attachments")[1]) if storage.exists("attachments") else set()
+
+    before = stored()
+
+    # when
+    ingest_stdin(mail(to=replies.reply_address(lift, fred), sender=fred.email, files=files), monkeypatch)
+
+    # then: refused, and no file left behind in storage
+    assert refused(Reason.INVALID, lift).detail == "Refused at the last moment."
+    assert stored() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refusals_at_once_make_one_notice(make_user, facilities, fred):
+    incident = make_incident(make_user("ann"), category=category_of(facilities))
+    advance_to(incident, Status.CLOSED, by=make_staff(make_user))
+    raws = [mail(to=replies.reply_address(incident, fred), sender=fred.email, body=f"Try {n}") for n in range(4)]
+    start = threading.Barrier(len(raws))
+
+    def ingest(raw):
+        try:
+            start.wait()
+            services.respond_by_mail(raw=raw, source="imap")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ingest, args=(raw,)) for raw in raws]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert InboundMessage.objects.filter(reason=Reason.CLOSED).count() == 4
+    assert len(notices()) == 1
