@@ -261,8 +261,8 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 # Off when empty. `{token}` becomes a signed token for one (incident, recipient) pair, e.g.
 # `irms+{token}@example.org`: the MTA must deliver every such address to the ingester.
 REPLY_TO_ADDRESS = env.str("REPLY_TO_ADDRESS", default="")
-if REPLY_TO_ADDRESS and REPLY_TO_ADDRESS.count("{token}") != 1:
-    _stop("REPLY_TO_ADDRESS must contain {token} exactly once, e.g. irms+{token}@example.org.")
+if REPLY_TO_ADDRESS and (REPLY_TO_ADDRESS.count("{token}") != 1 or "@" not in REPLY_TO_ADDRESS.partition("{token}")[2]):
+    _stop("REPLY_TO_ADDRESS must contain {token} once, in the local part, e.g. irms+{token}@example.org.")
 # Days a reply address keeps working after the mail that carried it was queued.
 REPLY_TO_MAX_AGE_DAYS = env.int("REPLY_TO_MAX_AGE_DAYS", default=30)
 # The mailbox `mail_ingest --imap` polls (imaps://user:pw@host[:port]/INBOX; imap:// only on

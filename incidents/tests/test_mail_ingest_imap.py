@@ -4,9 +4,14 @@ marked handled (\\Seen and the IrmsIngested keyword) and none is processed twice
 ingester or by two at once."""
 
 import io
+import os
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -14,7 +19,7 @@ from incidents import inbox, replies
 from incidents.models import InboundMessage, Response
 
 from .imap_server import Dovecot
-from .test_replies import REPLY_TO, mail
+from .test_replies import REPLY_TO, database_url, mail
 
 
 @pytest.fixture(scope="session")
@@ -151,3 +156,48 @@ def test_inbox_url_parts():
     parsed = inbox.parse_url("imaps://irms%40example.org:p%2Fw@mail.example.org/Replies")
     assert parsed == inbox.Inbox(True, "mail.example.org", 993, "irms@example.org", "p/w", "Replies")
     assert inbox.parse_url("imap://u:p@127.0.0.1:1143").mailbox == "INBOX"
+
+
+def wait_for(condition, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_poller_runs_on_at_its_interval(mailbox, lift, fred, tmp_path):
+    # given: `mail_ingest --imap` running as a service runs it, polling every second
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "irms_site.test_settings",
+        "DATABASE_URL": database_url(),
+        "REPLY_TO_ADDRESS": REPLY_TO,
+        "EMAIL_INBOX_URL": mailbox.url,
+    }
+    log = (tmp_path / "ingest.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "mail_ingest", "--imap", "--interval", "1"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # when: replies arrive one after the other
+        for n, body in enumerate(("First update.", "Second update."), start=1):
+            mailbox.deliver(mail(to=replies.reply_address(lift, fred), sender=fred.email, body=body))
+
+            # then: each becomes a response while the poller keeps running
+            assert wait_for(lambda n=n: Response.objects.filter(incident=lift).count() == n), (
+                tmp_path / "ingest.log"
+            ).read_text()
+            assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+    descriptions = list(Response.objects.filter(incident=lift).values_list("description", flat=True))
+    assert descriptions == ["First update.", "Second update."]
