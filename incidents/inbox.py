@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 from . import services
 
@@ -91,6 +92,7 @@ class PollResult:
     seen: int = 0
     handled: int = 0  # records written by this ingester
     duplicates: int = 0  # already recorded (by another ingester, or before a crash)
+    failed: int = 0  # left unflagged after an unexpected error, for the next poll
 
 
 def poll(client: imaplib.IMAP4) -> PollResult:
@@ -105,7 +107,16 @@ def poll(client: imaplib.IMAP4) -> PollResult:
         if raw is None:  # expunged meanwhile (another ingester moved it, or a person)
             continue
         result.seen += 1
-        record = services.respond_by_mail(raw=raw, source="imap")
+        try:
+            record = services.respond_by_mail(raw=raw, source="imap")
+        except DatabaseError:
+            raise  # an outage: stop this pass, the next one starts over
+        except Exception:
+            # A message that trips a bug must not stop the others: it stays unflagged, to
+            # be tried again by each poll (and handled once the bug is fixed).
+            logger.exception("Could not handle the inbound message with UID %s", uid.decode())
+            result.failed += 1
+            continue
         if record is None:
             result.duplicates += 1
         else:

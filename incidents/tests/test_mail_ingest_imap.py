@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from incidents import inbox, replies
+from incidents import inbox, replies, services
 from incidents.models import InboundMessage, Response
 
 from .imap_server import Dovecot
@@ -201,3 +201,29 @@ def test_the_poller_runs_on_at_its_interval(mailbox, lift, fred, tmp_path):
         log.close()
     descriptions = list(Response.objects.filter(incident=lift).values_list("description", flat=True))
     assert descriptions == ["First update.", "Second update."]
+
+
+def test_a_message_that_trips_a_bug_does_not_stop_the_others(monkeypatch, mailbox, lift, fred):
+    # given: handling one of the messages fails unexpectedly
+    handle = services.respond_by_mail
+
+    def buggy(*, raw, source):
+        if b"POISON" in raw:
+            raise RuntimeError("a bug")
+        return handle(raw=raw, source=source)
+
+    monkeypatch.setattr(services, "respond_by_mail", buggy)
+    address = replies.reply_address(lift, fred)
+    mailbox.deliver(
+        mail(to=address, sender=fred.email, body="POISON"), mail(to=address, sender=fred.email, body="Fine.")
+    )
+
+    # when
+    assert poll() == "2 messages: 1 handled, 0 already handled, 1 failed (see the log)."
+
+    # then: the other one was handled; the failed one is left for the next poll
+    assert list(Response.objects.filter(incident=lift).values_list("description", flat=True)) == ["Fine."]
+    first, second = mailbox.flags()
+    assert inbox.KEYWORD not in first and inbox.KEYWORD in second
+    monkeypatch.setattr(services, "respond_by_mail", handle)
+    assert poll() == "1 messages: 1 handled, 0 already handled."

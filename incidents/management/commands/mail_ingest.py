@@ -85,7 +85,8 @@ class Command(BaseCommand):
             else:
                 if result.seen or once:
                     self.stdout.write(
-                        f"{result.seen} messages: {result.handled} handled, {result.duplicates} already handled."
+                        f"{result.seen} messages: {result.handled} handled, {result.duplicates} already handled"
+                        + (f", {result.failed} failed (see the log)." if result.failed else ".")
                     )
             if once:
                 return None
