@@ -23,6 +23,7 @@ from .models import (
     TRANSITIONS,
     Attachment,
     Category,
+    InboundMessage,
     Incident,
     IncidentEvent,
     Response,
@@ -470,6 +471,44 @@ class ResponseAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     readonly_fields = ("incident", "author", "description", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(admin.ModelAdmin):
+    """Every e-mail `mail_ingest` read: the replies that became responses and the refused
+    ones, with why (filter by status and reason). The record of what was processed, so
+    read-only: deleting a row would let the same message be processed again."""
+
+    list_display = ("received_at", "status", "reason", "sender", "subject", "incident", "user", "bounced_at")
+    list_select_related = ("incident", "user")
+    list_filter = ("status", "reason", "source", "received_at")
+    search_fields = ("=sender", "subject", "=message_id")
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+    readonly_fields = (
+        "received_at",
+        "source",
+        "status",
+        "reason",
+        "detail",
+        "sender",
+        "subject",
+        "message_id",
+        "incident",
+        "user",
+        "response",
+        "bounced_at",
+    )
+    exclude = ("key",)
 
     def has_add_permission(self, request):
         return False

@@ -588,3 +588,57 @@ class WebhookEndpoint(models.Model):
         super().clean()
         if not isinstance(self.events, list) or any(event not in WebhookEvent.values for event in self.events):
             raise ValidationError({"events": "Choose events from the list."})
+
+
+class InboundMessage(models.Model):
+    """One e-mail `manage.py mail_ingest` read, and what became of it (incidents/replies.py).
+
+    The row is the processed-once record: `key` (a hash of the Message-ID, or of the whole
+    message when it has none) is unique, and the row is written in the same transaction as
+    the response it made, so two ingesters reading the same mail never both respond. Staff
+    read the refused ones in the admin."""
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        REFUSED = "refused", "Refused"
+
+    class Reason(models.TextChoices):
+        NONE = "", "—"
+        NO_TOKEN = "no_token", "Not addressed to a reply address"
+        BAD_TOKEN = "bad_token", "Forged or damaged reply address"
+        EXPIRED_TOKEN = "expired_token", "Expired reply address"
+        UNKNOWN_SENDER = "unknown_sender", "Not from the address the notification went to"
+        AUTO_REPLY = "auto_reply", "Automatic reply"
+        BOUNCE = "bounce", "Bounce or delivery report"
+        CLOSED = "closed", "Incident closed"
+        NOT_ALLOWED = "not_allowed", "Sender may not respond"
+        EMPTY = "empty", "No reply text"
+        INVALID = "invalid", "Refused text or attachment"
+        UNREADABLE = "unreadable", "Unreadable message"
+
+    key = models.CharField(max_length=64, unique=True, editable=False)
+    message_id = models.CharField("Message-ID", max_length=255, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    source = models.CharField(max_length=10)
+    sender = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    detail = models.TextField(blank=True)
+    incident = models.ForeignKey(Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    response = models.ForeignKey(Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # When an explanation was mailed back (at most one per sender an hour).
+    bounced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-received_at", "-id")
+        indexes = [
+            models.Index(fields=["status", "-received_at"], name="inbound_status_newest"),
+            models.Index(fields=["sender", "bounced_at"], name="inbound_sender_bounced"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_status_display()} mail from {self.sender or 'nobody'}"

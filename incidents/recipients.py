@@ -8,16 +8,23 @@ each user's preferences are respected. The notifications app renders and deliver
 knows nothing of incidents.
 """
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.timesince import timesince
 
 from notifications.mail import absolute
 from notifications.outbox import queue_email
 
-from . import permissions, sla
-from .models import EventKind, Incident, IncidentEvent, Response, Severity
+from . import permissions, replies, sla
+from .models import EventKind, InboundMessage, Incident, IncidentEvent, Response, Severity
+
+# A refused reply's sender is told why at most this often: a loop or a flood costs one
+# mail an hour.
+REFUSAL_NOTICE_INTERVAL = timedelta(hours=1)
 
 
 def announce(event: IncidentEvent) -> None:
@@ -29,6 +36,15 @@ def announce(event: IncidentEvent) -> None:
 
 def _incident_context(incident: Incident) -> dict:
     return {"incident": incident, "incident_url": absolute(incident.get_absolute_url())}
+
+
+def _tell(user, incident: Incident, *, kind: str, context: dict) -> None:
+    """Queue one notification about `incident` to `user`, whose replies come back as their
+    responses when reply by e-mail is on (a Reply-To signed for this incident and user)."""
+    reply_to = replies.reply_address(incident, user)
+    queue_email(
+        kind=kind, to=user.email, context={**context, "user": user, "reply_by_mail": bool(reply_to)}, reply_to=reply_to
+    )
 
 
 def _who_may_see(users, incident: Incident) -> list:
@@ -66,7 +82,7 @@ def _alert_team(incident: Incident, *, exclude, moved_from=None) -> None:
     if moved_from is None:
         context["files"] = _files(incident.attachments.filter(response=None))
     for user in members:
-        queue_email(kind="incident_alert", to=user.email, context={**context, "user": user})
+        _tell(user, incident, kind="incident_alert", context=context)
 
 
 def incident_reported(event: IncidentEvent) -> None:
@@ -74,7 +90,7 @@ def incident_reported(event: IncidentEvent) -> None:
     reporter = incident.reporter
     context = {**_incident_context(incident), "files": _files(incident.attachments.filter(response=None))}
     if reporter.email_on_my_report:
-        queue_email(kind="incident_reported", to=reporter.email, context={**context, "user": reporter})
+        _tell(reporter, incident, kind="incident_reported", context=context)
     _alert_team(incident, exclude=reporter)
 
 
@@ -83,11 +99,7 @@ def assigned(event: IncidentEvent) -> None:
     incident, assignee = event.incident, event.incident.assignee
     if assignee is None or assignee.pk == event.actor_id or not assignee.is_active:
         return
-    queue_email(
-        kind="assigned",
-        to=assignee.email,
-        context={**_incident_context(incident), "user": assignee, "actor": event.actor},
-    )
+    _tell(assignee, incident, kind="assigned", context={**_incident_context(incident), "actor": event.actor})
 
 
 def team_changed(event: IncidentEvent) -> None:
@@ -99,20 +111,22 @@ def response_added(event: IncidentEvent) -> None:
     incident = response.incident
     files = _files(response.attachments.all())
     for user in _recipients(incident, exclude=response.author, preference="email_on_response"):
-        queue_email(
+        _tell(
+            user,
+            incident,
             kind="response_added",
-            to=user.email,
-            context={**_incident_context(incident), "user": user, "response": response, "files": files},
+            context={**_incident_context(incident), "response": response, "files": files},
         )
 
 
 def status_changed(event: IncidentEvent) -> None:
     incident, actor, old_status = event.incident, event.actor, event.old_value
     for user in _recipients(incident, exclude=actor, preference="email_on_status_change"):
-        queue_email(
+        _tell(
+            user,
+            incident,
             kind="status_changed",
-            to=user.email,
-            context={**_incident_context(incident), "user": user, "actor": actor, "old_status": old_status},
+            context={**_incident_context(incident), "actor": actor, "old_status": old_status},
         )
 
 
@@ -136,7 +150,39 @@ def sla_breached(event: IncidentEvent) -> None:
         "as_lead": bool(leads),
     }
     for user in to:
-        queue_email(kind="sla_breached", to=user.email, context={**context, "user": user})
+        _tell(user, incident, kind="sla_breached", context=context)
+
+
+def reply_refused(record: InboundMessage) -> bool:
+    """Tell the sender of a refused e-mail reply why (`record`, not saved yet), through the
+    outbox; True if a notice was queued. Only an active account's address hears (anything
+    else would be backscatter to a forged sender), never a robot (bounces and automatic
+    replies have no explanation), and each address at most once an hour. The incident is
+    named only to someone who may see it."""
+    explanation = replies.REFUSAL_EXPLANATIONS.get(record.reason)
+    if explanation is None or not record.sender:
+        return False
+    # The user's row is locked so that two ingesters refusing two of their mails at once
+    # take turns, and the second sees the first's notice (read committed).
+    user = get_user_model().objects.select_for_update().filter(email=record.sender, is_active=True).first()
+    if user is None:
+        return False
+    since = timezone.now() - REFUSAL_NOTICE_INTERVAL
+    if InboundMessage.objects.filter(sender=record.sender, bounced_at__gt=since).exists():
+        return False
+    incident = record.incident if record.incident and permissions.can_view(user, record.incident) else None
+    queue_email(
+        kind="reply_refused",
+        to=user.email,
+        context={
+            "user": user,
+            "subject": record.subject,
+            "explanation": explanation,
+            "detail": record.detail if record.reason == InboundMessage.Reason.INVALID else "",
+            **(_incident_context(incident) if incident else {}),
+        },
+    )
+    return True
 
 
 def _files(attachments) -> list[dict]:

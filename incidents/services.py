@@ -15,6 +15,7 @@ management commands call these; none of them writes incidents directly.
 import contextvars
 import copy
 import functools
+import hashlib
 import logging
 import secrets
 from datetime import datetime
@@ -22,10 +23,10 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import attachments, events, permissions, recipients, sla, text, webhooks
+from . import attachments, events, permissions, recipients, replies, sla, text, webhooks
 from .models import (
     DEFAULT_CATEGORY,
     DEFAULT_TEAM,
@@ -33,6 +34,7 @@ from .models import (
     TRANSITIONS,
     Attachment,
     Category,
+    InboundMessage,
     Incident,
     IncidentEvent,
     Response,
@@ -495,3 +497,92 @@ def add_attachment(*, incident: Incident, uploader, file, response_id: int | Non
     (event,) = _store_attachments(incident, prepared, uploader=uploader, response=response)
     _record(event)
     return event.attachment
+
+
+@_stored_files_removed_on_failure
+@transaction.atomic
+def respond_by_mail(*, raw: bytes, source: str, recipient: str | None = None) -> InboundMessage | None:
+    """Turn one received e-mail into a response, or refuse it (`replies.classify`), and
+    record it as an `InboundMessage`; `None` when that message was handled already.
+
+    Exactly once per message, whatever the number of ingesters: the record, keyed by the
+    message, is inserted before the response and in the same transaction, so a second
+    ingester's insert waits for the first and then fails on the unique key. A
+    refusal creates nothing but its record, and mails the sender (only an active user, never
+    a robot) one explanation an hour at most, through the outbox."""
+    try:
+        message = replies.parse(raw)
+        key, message_id = replies.message_key(message, raw)
+        subject = replies.header(message, "Subject")[:255]
+        sender = replies.sender_address(message)[:254]
+    except Exception as error:  # hostile bytes: a record, never a crash
+        message, key, message_id, subject, sender = None, hashlib.sha256(b"raw:" + raw).hexdigest(), "", "", ""
+        logger.info("An inbound message could not be parsed: %s", error)
+    # Decided before the record is inserted: its unique key is held (and a second
+    # ingester of the same message waits) only while the response is written.
+    verdict = _verdict(message, raw, recipient)
+    record = InboundMessage(
+        key=key,
+        message_id=message_id,
+        source=source,
+        sender=sender,
+        subject=subject,
+        status=InboundMessage.Status.REFUSED,
+        reason=verdict.reason or "",
+        detail=verdict.detail,
+    )
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError:
+        return None
+    # Linked only now, after the claim: on InnoDB a row that names a user takes a shared
+    # lock on that user's row, which must not be held before `reply_refused` locks it.
+    record.incident, record.user = verdict.incident, verdict.user
+    if verdict.reason is None:
+        stored = len(_stored_names.get())
+        try:
+            response = add_response(
+                incident=verdict.incident, author=verdict.user, description=verdict.text, files=verdict.files
+            )
+        except (PermissionDenied, ValidationError) as error:
+            # Its savepoint is rolled back; so are any files it stored (this call goes on).
+            _delete_stored_files(since=stored)
+            record.reason, record.detail = _refusal(error)
+        else:
+            record.status, record.response = InboundMessage.Status.ACCEPTED, response
+    if record.status == InboundMessage.Status.REFUSED and recipients.reply_refused(record):
+        record.bounced_at = timezone.now()
+    record.save()
+    return record
+
+
+def _refusal(error: Exception) -> tuple[str, str]:
+    """The (reason, detail) of a reply `add_response` refused (checked again under the lock)."""
+    if isinstance(error, PermissionDenied):
+        return InboundMessage.Reason.NOT_ALLOWED, "The sender may not respond."
+    if isinstance(error, WorkflowError):
+        return InboundMessage.Reason.CLOSED, "The incident is closed."
+    return InboundMessage.Reason.INVALID, " ".join(error.messages)
+
+
+def _delete_stored_files(*, since: int) -> None:
+    names = _stored_names.get()
+    for name in names[since:]:
+        try:
+            attachment_storage().delete(name)
+        except Exception:  # the refusal is recorded either way; prune_attachments retries
+            logger.exception("Could not delete the stored file %s", name)
+    del names[since:]
+
+
+def _verdict(message, raw: bytes, recipient: str | None) -> replies.Verdict:
+    if message is None:
+        return replies.Verdict(InboundMessage.Reason.UNREADABLE, "Not a readable e-mail message.")
+    if len(raw) > replies.max_message_bytes():
+        return replies.Verdict(InboundMessage.Reason.INVALID, f"Larger than {replies.max_message_bytes()} bytes.")
+    try:
+        return replies.classify(message, recipient=recipient)
+    except Exception as error:  # a part the parser cannot decode: refused, recorded
+        logger.info("An inbound message could not be read: %s", error)
+        return replies.Verdict(InboundMessage.Reason.UNREADABLE, "A part of the message could not be decoded.")

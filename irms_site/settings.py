@@ -257,6 +257,19 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IRMS <irms@localhost
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 
+# --- Reply by e-mail (incidents/replies.py, `manage.py mail_ingest`) ---------------------
+# Off when empty. `{token}` becomes a signed token for one (incident, recipient) pair, e.g.
+# `irms+{token}@example.org`: the MTA must deliver every such address to the ingester.
+REPLY_TO_ADDRESS = env.str("REPLY_TO_ADDRESS", default="")
+if REPLY_TO_ADDRESS and (REPLY_TO_ADDRESS.count("{token}") != 1 or "@" not in REPLY_TO_ADDRESS.partition("{token}")[2]):
+    _stop("REPLY_TO_ADDRESS must contain {token} once, in the local part, e.g. irms+{token}@example.org.")
+# Days a reply address keeps working after the mail that carried it was queued.
+REPLY_TO_MAX_AGE_DAYS = env.int("REPLY_TO_MAX_AGE_DAYS", default=30)
+# The mailbox `mail_ingest --imap` polls (imaps://user:pw@host[:port]/INBOX; imap:// only on
+# a trusted network), and how often.
+EMAIL_INBOX_URL = env.str("EMAIL_INBOX_URL", default="")
+EMAIL_INBOX_POLL_SECONDS = env.int("EMAIL_INBOX_POLL_SECONDS", default=60)
+
 # --- Background tasks (e-mail) ----------------------------------------------------------
 # Tasks are rows in the database, written in the same transaction as the change they
 # report; `python manage.py db_worker` runs them. No broker to run.

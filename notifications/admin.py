@@ -20,6 +20,7 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
         "to",
         "subject",
         "message_id",
+        "reply_to",
         "body_text",
         "body_html",
         "state",

@@ -45,7 +45,10 @@ def send(email: OutgoingEmail, renew=lambda: None) -> None:
         body=email.body_text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to],
-        headers={"Message-ID": email.message_id},
+        reply_to=[email.reply_to] if email.reply_to else None,
+        # RFC 3834: every IRMS mail is machine-made, so vacation responders and other
+        # automatic repliers leave it alone (no mail loop with the reply-by-mail ingester).
+        headers={"Message-ID": email.message_id, "Auto-Submitted": "auto-generated"},
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")

@@ -63,6 +63,9 @@ class OutgoingEmail(OutboxMessage):
     # Fixed when queued and sent on every attempt: a copy sent again after a crash (when it
     # is unknown whether the server took the first) is the same message to MTAs and clients.
     message_id = models.CharField(max_length=255, default=new_message_id, editable=False)
+    # Where a reply should go (the caller's choice, e.g. a signed per-recipient address that
+    # turns replies into responses); empty: replies go to DEFAULT_FROM_EMAIL.
+    reply_to = models.CharField(max_length=255, blank=True, editable=False)
 
     class Meta:
         ordering = ("-created_at", "-id")

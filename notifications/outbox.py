@@ -15,10 +15,10 @@ from .tasks import CHANNELS, MAIL, WEBHOOK
 
 
 @transaction.atomic
-def queue_email(*, kind: str, to: str, context: dict, template: str | None = None) -> OutgoingEmail:
+def queue_email(*, kind: str, to: str, context: dict, template: str | None = None, reply_to: str = "") -> OutgoingEmail:
     """Render `emails/<template or kind>` with `context` and queue one message to `to`
-    (with its Message-ID, fixed from now on)."""
-    email = OutgoingEmail.objects.create(kind=kind, to=to, **mail.render(template or kind, context))
+    (with its Message-ID, fixed from now on, and `reply_to` as its Reply-To if given)."""
+    email = OutgoingEmail.objects.create(kind=kind, to=to, reply_to=reply_to, **mail.render(template or kind, context))
     email.task_id = MAIL.enqueue(email.pk).id
     return email
 

@@ -208,3 +208,25 @@ def test_a_malformed_attachment_storage_url_stops_with_one_line():
     assert process.returncode != 0
     assert "ATTACHMENT_STORAGE_URL" in process.stderr
     assert "Traceback" not in process.stderr
+
+
+def test_reply_by_mail_is_off_by_default_and_read_from_the_environment():
+    show = "[settings.REPLY_TO_ADDRESS, settings.REPLY_TO_MAX_AGE_DAYS, settings.EMAIL_INBOX_URL, settings.EMAIL_INBOX_POLL_SECONDS]"
+    assert json.loads(start_django(show, SECRET_KEY=KEY).stdout) == ["", 30, "", 60]
+    process = start_django(
+        show,
+        SECRET_KEY=KEY,
+        REPLY_TO_ADDRESS="irms+{token}@example.org",
+        REPLY_TO_MAX_AGE_DAYS="7",
+        EMAIL_INBOX_URL="imaps://u:p@mail.example.org/INBOX",
+        EMAIL_INBOX_POLL_SECONDS="15",
+    )
+    assert json.loads(process.stdout) == ["irms+{token}@example.org", 7, "imaps://u:p@mail.example.org/INBOX", 15]
+
+
+@pytest.mark.parametrize("address", ["irms@example.org", "{token}{token}@example.org", "irms@example.org+{token}"])
+def test_a_reply_address_without_one_token_in_its_local_part_stops_with_one_line(address):
+    process = start_django(SECRET_KEY=KEY, REPLY_TO_ADDRESS=address)
+    assert process.returncode != 0
+    assert "REPLY_TO_ADDRESS" in process.stderr
+    assert "Traceback" not in process.stderr
