@@ -19,6 +19,7 @@ from .filters import IncidentFilter
 from .forms import AssignForm, IncidentEditForm, IncidentForm, ResponseForm, SeverityForm, StatusForm, TeamForm
 from .models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status, Team, team_membership
 from .pagination import CappedPaginator
+from .replica import ReplicaReadsViewMixin
 
 
 def visible_incident(request, incident_id) -> Incident:
@@ -34,7 +35,7 @@ def attach_errors(form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-class DashboardView(TemplateView):
+class DashboardView(ReplicaReadsViewMixin, TemplateView):
     template_name = "incidents/dashboard.html"
 
     def get_context_data(self, **kwargs):
@@ -83,7 +84,7 @@ class DashboardView(TemplateView):
         return super().get_context_data(**context, **kwargs)
 
 
-class IncidentListBaseView(ListView):
+class IncidentListBaseView(ReplicaReadsViewMixin, ListView):
     """Newest first, 25 a page, filter by status/severity/visibility, search in text."""
 
     template_name = "incidents/incident_list.html"

@@ -27,6 +27,7 @@ from ..filters import IncidentFilter
 from ..models import Attachment, Category, Incident, Team
 from ..models import Response as IncidentResponse
 from ..permissions import get_visible_incident
+from ..replica import ReplicaReadsListMixin
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import idempotent
@@ -118,7 +119,13 @@ class VisibleIncidentMixin:
         responses={200: IncidentSerializer, **NOT_FOUND, **ERRORS},
     ),
 )
-class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(
+    ReplicaReadsListMixin,
+    VisibleIncidentMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
@@ -184,7 +191,7 @@ class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.Retrie
         responses={200: IncidentSerializer, **NOT_FOUND, **ERRORS},
     ),
 )
-class PublicIncidentViewSet(VisibleIncidentMixin, viewsets.ReadOnlyModelViewSet):
+class PublicIncidentViewSet(ReplicaReadsListMixin, VisibleIncidentMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Incident.objects.none()

@@ -283,3 +283,13 @@ def test_readyz_answers_for_each_server_and_names_what_is_down(cluster, member, 
     assert time.monotonic() - started < 10
     assert status == 503
     assert body["checks"] == {"database:default": "ok", "cache": "failed"}
+
+
+def test_a_local_memory_cache_is_warned_about_outside_debug(settings):
+    from django.core.checks import run_checks
+
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert "irms.W001" in {message.id for message in run_checks()}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "irms_cache"}}
+    assert "irms.W001" not in {message.id for message in run_checks()}
