@@ -60,6 +60,7 @@ def site(tmp_path_factory):
         tokens = json.loads(manage("shell", "-c", MAKE_USERS).strip().splitlines()[-1])
         pair.wait_caught_up()
         with app_servers(1, env, root) as (server,):
+            server.env = env
             yield pair, server, tokens
 
 
@@ -146,3 +147,42 @@ def test_readyz_checks_the_replica_too(site):
     status, _, body = Browser().json("GET", server.url + "/readyz")
     assert status == 200
     assert body["checks"] == {"database:default": "ok", "database:replica": "ok", "cache": "ok"}
+
+
+def test_the_documented_backup_restores_into_a_working_database(site, tmp_path):
+    # given a site with incidents (the other tests' and one more)
+    pair, server, tokens = site
+    report = {"title": "Before the backup", "description": "Kept."}
+    assert Browser().json("POST", server.url + "/api/incidents", report, token=tokens["alice"])[0] == 201
+    counts = "SELECT (SELECT COUNT(*) FROM incidents_incident), (SELECT COUNT(*) FROM accounts_user)"
+    before = pair.primary.execute(counts, "irms")
+
+    # when it is dumped as docs/deployment.md says, and restored into an empty database
+    dump = tmp_path / "irms.sql"
+    with open(dump, "wb") as out:
+        dumped = subprocess.run(  # noqa: S603
+            ["mariadb-dump", "--host=127.0.0.1", f"--port={pair.primary.port}", "--user=root",
+             "--single-transaction", "--routines", "--triggers", "--hex-blob", "irms"],
+            stdout=out, stderr=subprocess.PIPE, check=False,
+        )  # fmt: skip
+    assert dumped.returncode == 0, dumped.stderr
+    pair.primary.execute("CREATE DATABASE irms_restored CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    with open(dump, "rb") as source:
+        restored = subprocess.run(  # noqa: S603
+            ["mariadb", "--host=127.0.0.1", f"--port={pair.primary.port}", "--user=root", "irms_restored"],
+            stdin=source, capture_output=True, check=False,
+        )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+
+    # then it holds the same rows, and IRMS finds its schema complete (no migration pending)
+    assert pair.primary.execute(counts, "irms_restored") == before
+    env = {**server.env, "DATABASE_URL": pair.primary.url("irms_restored")}
+    env.pop("DATABASE_REPLICA_URL")
+    check = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "migrate", "--check"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
