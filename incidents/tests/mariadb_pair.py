@@ -51,7 +51,7 @@ class Server:
 
 def _start(root: Path, name: str, server_id: int, *extra: str) -> Server:
     datadir = root / name
-    subprocess.run(  # noqa: S603 - the system's own installer, on our own folder
+    installed = subprocess.run(  # noqa: S603 - the system's own installer, on our own folder
         [
             INSTALL_DB,
             "--no-defaults",
@@ -60,9 +60,10 @@ def _start(root: Path, name: str, server_id: int, *extra: str) -> Server:
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
         ],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert installed.returncode == 0, f"{name}: mariadb-install-db failed:\n{installed.stdout}\n{installed.stderr}"
     port = free_port()
     process = subprocess.Popen(  # noqa: S603
         [
