@@ -289,3 +289,8 @@ def test_a_server_started_the_images_way_serves(shared_database, tmp_path):  # n
         assert "rid=" in (tmp_path / "web.log").read_text()
     finally:
         stop_process(process, grace=5)
+
+
+def test_the_image_leaves_local_state_and_secrets_out():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", "node_modules", ".env", "media", "db.sqlite3*"} <= ignored
