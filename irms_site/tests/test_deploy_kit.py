@@ -286,7 +286,11 @@ def test_a_server_started_the_images_way_serves(shared_database, tmp_path):  # n
             except OSError:
                 assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()
                 time.sleep(0.2)
-        assert "rid=" in (tmp_path / "web.log").read_text()
+        # gunicorn writes its access-log line just after the answer has gone out
+        deadline = time.monotonic() + 10
+        while "rid=" not in (tmp_path / "web.log").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "web.log").read_text()
+            time.sleep(0.1)
     finally:
         stop_process(process, grace=5)
 
