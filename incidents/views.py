@@ -32,6 +32,7 @@ from .forms import (
 )
 from .models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status, Team, team_membership
 from .pagination import CappedPaginator
+from .replica import ReplicaReadsViewMixin
 from .text import csv_cell
 
 
@@ -48,7 +49,7 @@ def attach_errors(form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-class DashboardView(TemplateView):
+class DashboardView(ReplicaReadsViewMixin, TemplateView):
     template_name = "incidents/dashboard.html"
 
     def get_context_data(self, **kwargs):
@@ -97,7 +98,7 @@ class DashboardView(TemplateView):
         return super().get_context_data(**context, **kwargs)
 
 
-class IncidentListBaseView(ListView):
+class IncidentListBaseView(ReplicaReadsViewMixin, ListView):
     """Newest first, 25 a page, filter by status/severity/visibility, search in text."""
 
     template_name = "incidents/incident_list.html"
@@ -400,7 +401,7 @@ class MetricsMixin:
         return super().dispatch(request, *args, **kwargs)
 
 
-class MetricsView(MetricsMixin, View):
+class MetricsView(ReplicaReadsViewMixin, MetricsMixin, View):
     template_name = "incidents/metrics.html"
 
     def get(self, request):
@@ -419,7 +420,7 @@ class MetricsView(MetricsMixin, View):
         return render(request, self.template_name, context)
 
 
-class MetricsCsvView(MetricsMixin, View):
+class MetricsCsvView(ReplicaReadsViewMixin, MetricsMixin, View):
     def get(self, request):
         if not self.form.is_valid():
             return render(request, MetricsView.template_name, {"form": self.form}, status=400)

@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Last, so it sees the sign-in views' results (django-axes' documented position).
     "axes.middleware.AxesMiddleware",
+    # After authentication: a user's writes pin their next reads to the primary.
+    "incidents.replica.ReadYourWritesMiddleware",
 ]
 
 ROOT_URLCONF = "irms_site.urls"
@@ -156,12 +158,46 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
+# --- Read replica (optional) ----------------------------------------------------------
+# A MariaDB/MySQL replica of DATABASE_URL: list pages and the dashboard's counts read from
+# it (incidents/replica.py), except for a user's requests in the REPLICA_STICKY_SECONDS
+# after they changed something (they see their own writes) and anything in a transaction.
+_replica_url = env.str("DATABASE_REPLICA_URL", default="")
+if _replica_url:
+    try:
+        _replica = env.db_url_config(_replica_url)
+    except Exception as error:
+        _stop(f"DATABASE_REPLICA_URL is not a valid URL ({error}).")
+    if _replica["ENGINE"] != _db["ENGINE"]:
+        _stop("DATABASE_REPLICA_URL must name the same kind of database as DATABASE_URL.")
+    # The primary's options (charset, strict mode, timeouts) apply to the replica too.
+    DATABASES["replica"] = {
+        **_db,
+        **{key: value for key, value in _replica.items() if key not in ("OPTIONS", "TEST")},
+        "OPTIONS": {**_db.get("OPTIONS", {}), **_replica.get("OPTIONS", {})},
+        # Tests see one database: the replica is the primary under another name.
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["incidents.replica.ReplicaRouter"]
+REPLICA_STICKY_SECONDS = env.int("REPLICA_STICKY_SECONDS", default=10)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (throttling state shared by every worker process and machine) -------------
 # The database cache needs no extra service (`manage.py createcachetable`, run by
 # `make run` and by the test database set-up); redis://127.0.0.1:6379/0 works too.
-CACHES = {"default": env.cache_url_config(env.str("CACHE_URL", default="") or "dbcache://irms_cache")}
+# Every app server and worker must share it (throttles count in it): several servers on a
+# local-memory cache each count alone, which the `irms.W001` system check warns about.
+try:
+    _cache = env.cache_url_config(env.str("CACHE_URL", default="") or "dbcache://irms_cache")
+except Exception as error:
+    _stop(f"CACHE_URL is not a valid cache URL ({error}).")
+# django-environ lower-cases Django's own keys for Redis (`?key_prefix=irms` would be
+# ignored): give them back their names, so servers sharing one Redis can keep apart.
+for _key in ("key_prefix", "timeout", "version", "key_function"):
+    if _key in _cache:
+        _cache[_key.upper()] = _cache.pop(_key)
+CACHES = {"default": _cache}
 
 # --- Authentication -------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

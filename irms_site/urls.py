@@ -20,6 +20,7 @@ def moved(pattern_name: str):
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     # Browsers ask for /favicon.ico on pages that name none (the admin's).
     path(
         "favicon.ico",

@@ -29,6 +29,7 @@ from ..forms import MetricsScopeForm
 from ..models import Attachment, Category, Incident, Severity, Team
 from ..models import Response as IncidentResponse
 from ..permissions import can_view_metrics, get_visible_incident
+from ..replica import ReplicaReadsListMixin, replica_reads
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import idempotent
@@ -121,7 +122,13 @@ class VisibleIncidentMixin:
         responses={200: IncidentSerializer, **NOT_FOUND, **ERRORS},
     ),
 )
-class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(
+    ReplicaReadsListMixin,
+    VisibleIncidentMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
@@ -187,7 +194,7 @@ class IncidentViewSet(VisibleIncidentMixin, mixins.ListModelMixin, mixins.Retrie
         responses={200: IncidentSerializer, **NOT_FOUND, **ERRORS},
     ),
 )
-class PublicIncidentViewSet(VisibleIncidentMixin, viewsets.ReadOnlyModelViewSet):
+class PublicIncidentViewSet(ReplicaReadsListMixin, VisibleIncidentMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Incident.objects.none()
@@ -459,4 +466,5 @@ class MetricsView(APIView):
             raise ValidationError(
                 {name: [e["message"] for e in errors] for name, errors in form.errors.get_json_data().items()}
             )
-        return Response(metrics.measure(request.user, form.scope()).as_dict())
+        with replica_reads(request):  # read-only figures: a replica may answer (incidents/replica.py)
+            return Response(metrics.measure(request.user, form.scope()).as_dict())

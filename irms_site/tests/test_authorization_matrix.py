@@ -113,6 +113,7 @@ MATRIX = [
     # --- Site pages ---------------------------------------------------------------------------
     ("home", "GET", "/", None, once(200, 200, 200, 200, 200, 200, 200, 200)),
     ("healthz", "GET", "/healthz", None, once(200, 200, 200, 200, 200, 200, 200, 200)),
+    ("readyz", "GET", "/readyz", None, once(200, 200, 200, 200, 200, 200, 200, 200)),
     ("favicon", "GET", "/favicon.ico", None, once(301, 301, 301, 301, 301, 301, 301, 301)),
     ("dashboard", "GET", "/dashboard/", None, once(LOGIN, 200, 200, 200, 200, 200, 200, 200)),
     # The original app's paths: anyone is redirected (signing in, if needed, happens there).

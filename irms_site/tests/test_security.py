@@ -74,6 +74,7 @@ RESPONSES = {
     "api docs": (None, "GET", "/api/docs", 200),
     "api schema": (None, "GET", "/api/schema", 200),
     "health check": (None, "GET", "/healthz", 200),
+    "readiness check": (None, "GET", "/readyz", 200),
     "too large": (None, "POST", "/accounts/login/", 413),
 }
 
@@ -217,7 +218,8 @@ BASE_ENVIRONMENT = {
     "SITE_URL": "https://irms.example.org",
     "DATABASE_URL": "sqlite:////tmp/irms-deploy-check.sqlite3",
     "EMAIL_URL": "console://",
-    "CACHE_URL": "locmemcache://",
+    # Shared by every process and server; a local-memory cache fails the check (irms.W001).
+    "CACHE_URL": "dbcache://irms_cache",
     "TRUST_X_FORWARDED_PROTO": "false",
 }
 HTTPS_ON = {
@@ -259,6 +261,12 @@ def test_deploy_check_passes_with_the_production_settings():
     # then
     assert process.returncode == 0, process.stdout + process.stderr
     assert "no issues" in process.stdout
+
+
+def test_deploy_check_fails_with_a_cache_each_process_keeps_to_itself():
+    process = deploy_check({**BASE_ENVIRONMENT, **HTTPS_ON, "CACHE_URL": "locmemcache://"})
+    assert process.returncode != 0
+    assert "irms.W001" in process.stdout + process.stderr
 
 
 def test_deploy_check_fails_without_the_https_switches():

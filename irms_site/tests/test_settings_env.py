@@ -230,3 +230,24 @@ def test_a_reply_address_without_one_token_in_its_local_part_stops_with_one_line
     assert process.returncode != 0
     assert "REPLY_TO_ADDRESS" in process.stderr
     assert "Traceback" not in process.stderr
+
+
+def test_a_redis_cache_url_keeps_its_key_prefix():
+    # when several deployments share one Redis, each under its own prefix
+    process = start_django(
+        '{"cache": settings.CACHES["default"]}', SECRET_KEY=KEY, CACHE_URL="redis://127.0.0.1:6379/7?key_prefix=irms"
+    )
+
+    # then Django sees the prefix under its own name (django-environ lower-cases it)
+    assert process.returncode == 0, process.stderr
+    cache = json.loads(process.stdout)["cache"]
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == "redis://127.0.0.1:6379/7"
+    assert cache["KEY_PREFIX"] == "irms"
+    assert "key_prefix" not in cache
+
+
+def test_a_malformed_cache_url_stops_with_one_line():
+    process = start_django("{}", SECRET_KEY=KEY, CACHE_URL="nosuch://x")
+    assert process.returncode == 2
+    assert process.stderr.startswith("IRMS configuration error: CACHE_URL is not a valid cache URL")
