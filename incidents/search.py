@@ -169,6 +169,21 @@ def matching(queryset, text: str | SearchQuery, *, responses: bool = False, conn
     return queryset.filter(pk__in=RawSQL(sql, params))  # noqa: S611 - fixed SQL, the query is a parameter
 
 
+def responses_matching(queryset, text: str | SearchQuery, *, connection=None):
+    """A Response queryset narrowed to responses holding every term (the admin's search)."""
+    query = text if isinstance(text, SearchQuery) else parse(text)
+    if not query:
+        return queryset.none()
+    connection = connection or default_connection
+    if _vendor(connection) == "mysql":
+        sql = "SELECT id FROM incidents_response WHERE MATCH (description) AGAINST (%s IN BOOLEAN MODE)"
+        params = [query.boolean_mode()]
+    else:
+        sql = "SELECT rowid FROM incidents_response_fts WHERE incidents_response_fts MATCH %s"
+        params = [query.fts5()]
+    return queryset.filter(pk__in=RawSQL(sql, params))  # noqa: S611 - fixed SQL, the query is a parameter
+
+
 def rank(text: str | SearchQuery, connection=None) -> RawSQL:
     """How well an incident's title and description match (higher is better): computed
     for the rows of one page, not for every match."""

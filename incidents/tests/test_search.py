@@ -459,3 +459,26 @@ def test_the_database_answers_a_search_from_the_full_text_index(reporter, other)
         assert "SCAN incidents_incident" not in plan.replace("SCAN incidents_incident_fts", "")
         assert "SCAN incidents_incident " not in plan_responses + " "
     assert list(queryset.values_list("title", flat=True)) == ["Needle found"]
+
+
+def test_after_a_migrate_lost_triggers_come_back_and_the_index_catches_up(reporter):
+    # given: on SQLite, a table rebuild by some later migration dropped a trigger (on
+    # MariaDB the FULLTEXT index belongs to the table and survives any ALTER)
+    from incidents.apps import keep_search_index
+
+    incident = make_incident(reporter, title="Mole in the lawn")
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER incidents_incident_fts_update")
+        Incident.objects.filter(pk=incident.pk).update(title="Badger in the lawn")
+        assert found(reporter, "badger") == []  # the write went unindexed
+    else:
+        Incident.objects.filter(pk=incident.pk).update(title="Badger in the lawn")
+
+    # when
+    keep_search_index(sender=None, using="default")
+
+    # then
+    assert found(reporter, "badger") == ["Badger in the lawn"]
+    Incident.objects.filter(pk=incident.pk).update(title="Vole in the lawn")
+    assert found(reporter, "vole") == ["Vole in the lawn"]
