@@ -75,9 +75,11 @@ USERNAME = "load-user-00001"  # an ordinary user: most endpoints are measured as
 # everything) and of one load team; the first one's is `load-facilities` (LOAD_TEAMS[0]).
 RESPONDER = "load-responder-001"
 RESPONDER_TEAM = "load-facilities"
-STAFF = "load-staff"  # made by the bench after seed_load, for the staff-only pages
-# The endpoints the report's own tables read, measured whatever --only says.
-ALWAYS = frozenset({"healthz", "api_first", "api_deep", "api_team", "api_assigned"})
+# A superuser the bench adds after seeding, for the admin's changelists.
+STAFF = "load-staff"
+# Search words over seed_load's titles and texts: one in 15 incidents ("leak": "Water leak
+# in ..."), one in 225 (a problem at a place), and none.
+SEARCH_MANY, SEARCH_FEW, SEARCH_NONE = "leak", "leak+leeds", "zeppelin"
 PASSWORD = "bench-load-password-not-secret"  # every load account's (seed_load --password)
 # Out of reach, but per second: DRF's throttle keeps every request time in its window, so
 # a per-minute rate this high would make one user's history (read, pickled and written to
@@ -177,8 +179,42 @@ def endpoints(long_thread: str) -> list[Endpoint]:
             f"/api/metrics?team={RESPONDER_TEAM}", "token", user=RESPONDER, target=TARGET_METRICS_RATIO,
         ),
         Endpoint("web_metrics", "`GET /metrics/` (staff; ≤ 2)", "/metrics/", "session", user=STAFF, target=TARGET_METRICS_RATIO),
+        # Issue #18: full-text search (a word matching many, few, none) on the API and the
+        # web, and the admin's changelists as a superuser.
+        *(
+            endpoint
+            for name, words in (("many", SEARCH_MANY), ("few", SEARCH_FEW), ("none", SEARCH_NONE))
+            for endpoint in (
+                Endpoint(
+                    f"api_search_{name}", f"`GET /api/publicIncidents?search={words}` ({name})",
+                    f"/api/publicIncidents?search={words}", "token",
+                ),
+                Endpoint(
+                    f"web_search_{name}", f"`GET /incidents/public/?search={words}` ({name})",
+                    f"/incidents/public/?search={words}", "session",
+                ),
+            )
+        ),
+        Endpoint("admin_incidents", "`GET /admin/incidents/incident/`", "/admin/incidents/incident/", "session", user=STAFF),
+        Endpoint(
+            "admin_incidents_status", "`GET /admin/incidents/incident/?status__exact=Closed`",
+            "/admin/incidents/incident/?status__exact=Closed", "session", user=STAFF,
+        ),
+        Endpoint(
+            "admin_incidents_search", f"`GET /admin/incidents/incident/?q={SEARCH_MANY}`",
+            f"/admin/incidents/incident/?q={SEARCH_MANY}", "session", user=STAFF,
+        ),
+        Endpoint("admin_responses", "`GET /admin/incidents/response/`", "/admin/incidents/response/", "session", user=STAFF),
+        Endpoint(
+            "admin_outbox", "`GET /admin/notifications/outgoingemail/`",
+            "/admin/notifications/outgoingemail/", "session", user=STAFF,
+        ),
         Endpoint("api_post", "`POST /api/incidents`", "/api/incidents", "token", "POST", POST_BODY),
     ]  # fmt: skip
+
+
+# What the report's summary reads, measured whatever --only says.
+ALWAYS = ("healthz", "api_first", "api_deep", "api_team", "api_assigned")
 
 
 @dataclass
@@ -232,7 +268,7 @@ class Config:
     app: str = DEFAULT_APP
     extra_env: dict[str, str] = field(default_factory=dict)
     label: str = ""  # in the results file name
-    only: frozenset = frozenset()  # endpoint keys to measure (empty: all)
+    only: tuple[str, ...] = ()  # endpoint keys to measure (and ALWAYS); empty: all
     server_url: str = DEFAULT_SERVER_URL
 
 
@@ -408,15 +444,6 @@ class Prepared:
     samples: dict[str, list[Measurement]] = field(default_factory=dict)
 
 
-MAKE_STAFF = f"""
-from accounts.models import User
-user, _ = User.objects.get_or_create(username={STAFF!r}, defaults={{"email": "{STAFF}@load.example"}})
-user.is_staff = True
-user.set_password({PASSWORD!r})
-user.save()
-"""
-
-
 def seeder(config: Config, result: SizeResult, found: dict):
     def seed(site: Site) -> None:
         started = time.monotonic()
@@ -428,10 +455,16 @@ def seeder(config: Config, result: SizeResult, found: dict):
             stdout=subprocess.PIPE,
             capture=False,
         ).stdout
-        site.manage("shell", "-c", MAKE_STAFF)
         result.seed_seconds = time.monotonic() - started
         result.seed_summary = output.splitlines()[0] if output else ""
         found["long_thread"] = re.search(r"long-thread incident_id=(\S+)", output).group(1)
+        site.manage(
+            "shell",
+            "-c",
+            "from accounts.models import User; "
+            f"User.objects.filter(username={STAFF!r}).exists() or "
+            f"User.objects.create_superuser({STAFF!r}, {STAFF + '@example.invalid'!r}, {PASSWORD!r})",
+        )
         analyze_tables(
             site.database,
             ["incidents_incident", "incidents_response", "incidents_incidentevent", "accounts_user"],
@@ -482,7 +515,7 @@ def start_size(config: Config, stack: contextlib.ExitStack, size: int, port: int
         )
     )
     print(f"   {result.seed_summary}\n   serving on {site.url}, pids {site.pids()}", flush=True)
-    measured = [e for e in endpoints(found["long_thread"]) if not config.only or e.key in config.only | ALWAYS]
+    measured = [e for e in endpoints(found["long_thread"]) if not config.only or e.key in config.only]
     credentials = sign_in_all(site.url, measured)
     deep = next(e for e in measured if e.key == "api_deep")
     deep.path, result.deep_page = find_deep_page(site.url, credentials[deep.user, "token"], config.deep_page)
@@ -721,6 +754,22 @@ def report(config: Config, results: list[SizeResult], machine_info: dict, load: 
 # --- Main --------------------------------------------------------------------------------
 
 
+def only_keys(text: str) -> tuple[str, ...]:
+    if not text.strip():
+        return ()
+    wanted = [item.strip() for item in text.split(",") if item.strip()]
+    keys = [e.key for e in endpoints("")]
+    chosen = [
+        key
+        for key in keys
+        if key in ALWAYS or any(key == w or (w.endswith("*") and key.startswith(w[:-1])) for w in wanted)
+    ]
+    unknown = [w for w in wanted if not w.endswith("*") and w not in keys]
+    if unknown:
+        raise SystemExit(f"bench: no endpoint {', '.join(unknown)} (known: {', '.join(keys)})")
+    return tuple(chosen)
+
+
 def parse_config(argv) -> Config:
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -741,15 +790,17 @@ def parse_config(argv) -> Config:
     parser.add_argument("--strict", action="store_true", default=env.get("BENCH_STRICT", "") not in ("", "0"))
     parser.add_argument("--no-write", action="store_true", help="print only, no file in bench/results/")
     parser.add_argument(
-        "--only", default=env.get("BENCH_ONLY", ""), help="comma-separated endpoint keys (plus the report's own)"
-    )
-    parser.add_argument(
         "--label", default=env.get("BENCH_LABEL", ""), help="in the results file's name: <date>-<label>-<size>.md"
     )
     parser.add_argument(
         "--app",
         default=env.get("BENCH_APP", DEFAULT_APP),
         help="the WSGI app to serve: a wrapper that patches IRMS, to measure a fix before making it",
+    )
+    parser.add_argument(
+        "--only",
+        default=env.get("BENCH_ONLY", ""),
+        help="comma-separated endpoint keys (or prefixes ending in *) to measure, besides " + ", ".join(ALWAYS),
     )
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE", help="for the server")
     args = parser.parse_args(argv)
@@ -780,7 +831,7 @@ def parse_config(argv) -> Config:
         app=args.app,
         extra_env=dict(item.split("=", 1) for item in args.server_env),
         label=args.label,
-        only=frozenset(key.strip() for key in args.only.split(",") if key.strip()),
+        only=only_keys(args.only),
     )
 
 

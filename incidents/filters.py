@@ -4,11 +4,10 @@ import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
-from . import sla
+from . import search, sla
 from .models import OPEN_STATUSES, Category, Incident, Severity, Status, Team, Visibility
 
 ASSIGNEE_HELP = "`me`, `none` (unassigned) or a username."
@@ -63,7 +62,21 @@ class IncidentFilter(django_filters.FilterSet):
         empty_label="Any SLA state",
         help_text="Incidents with either SLA clock in this state.",
     )
-    search = django_filters.CharFilter(method="filter_search", label="Search", max_length=100)
+    search = django_filters.CharFilter(
+        method="filter_search",
+        label="Search",
+        max_length=100,
+        help_text=(
+            "Words in the title or description, all of them (the last one may be the start of a word); "
+            '"quotes" for a phrase; case and accents ignored. Words under 3 letters and very common ones '
+            "(the, with...) are left out: a search of only those matches nothing."
+        ),
+    )
+    search_responses = django_filters.BooleanFilter(
+        method="filter_nothing",
+        label="Also search responses",
+        help_text="`true`: `search` also finds incidents one of whose responses holds every word.",
+    )
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -79,6 +92,7 @@ class IncidentFilter(django_filters.FilterSet):
             "open",
             "sla",
             "search",
+            "search_responses",
             "created_after",
             "created_before",
         ]
@@ -93,12 +107,18 @@ class IncidentFilter(django_filters.FilterSet):
 
     @extend_schema_field({"type": "string", "maxLength": 100})
     def filter_search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
+        if not value.strip():
             return queryset
-        return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))
+        self.search_query = search.parse(value)
+        return search.matching(
+            queryset, self.search_query, responses=bool(self.form.cleaned_data.get("search_responses"))
+        )
+
+    def filter_nothing(self, queryset, name, value):
+        return queryset  # read by filter_search
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.search_query = None  # what `search` was parsed into, once filtered
         for name in ("status", "severity", "visibility", "team", "category", "sla"):
             self.form.fields[name].widget.attrs["class"] = "form-select"

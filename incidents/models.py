@@ -375,7 +375,11 @@ class Response(models.Model):
 
     class Meta:
         ordering = ("created_at", "id")
-        indexes = [models.Index(fields=["incident", "created_at", "id"], name="response_incident_oldest")]
+        indexes = [
+            models.Index(fields=["incident", "created_at", "id"], name="response_incident_oldest"),
+            # The admin's list of every response, newest first (no sort of the table).
+            models.Index(fields=["-created_at", "-id"], name="response_newest"),
+        ]
 
     def __str__(self):
         return f"Response {self.pk} to {self.incident_id}"

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
-from . import metrics, permissions, services, sla, uploads
+from . import metrics, permissions, search, services, sla, uploads
 from .filters import IncidentFilter
 from .forms import (
     AssignForm,
@@ -110,8 +110,13 @@ class IncidentListBaseView(ReplicaReadsViewMixin, ListView):
     def base_queryset(self):
         raise NotImplementedError
 
-    # ?sort=: "newest" first (the default) or "due", the soonest unmet SLA due time first.
-    SORTS = {"newest": ("-created_at", "-id"), "due": ("sla_due_at", "id")}
+    # ?sort=: "newest" first (the default), "due", the soonest unmet SLA due time first, or
+    # (with a search) "relevance", the best matches first.
+    SORTS = {
+        "newest": ("-created_at", "-id"),
+        "due": ("sla_due_at", "id"),
+        "relevance": ("-search_rank", "-created_at", "-id"),
+    }
 
     def default_sort(self) -> str:
         return "newest"
@@ -122,8 +127,11 @@ class IncidentListBaseView(ReplicaReadsViewMixin, ListView):
             self.filterset.qs if self.filterset.is_valid() or not self.filterset.is_bound else Incident.objects.none()
         )
         self.sort = self.request.GET.get("sort")
-        if self.sort not in self.SORTS:
+        searched = self.filterset.search_query
+        if self.sort not in self.SORTS or (self.sort == "relevance" and not searched):
             self.sort = self.default_sort()
+        if self.sort == "relevance":
+            queryset = queryset.annotate(search_rank=search.rank(searched))
         return queryset.for_list().order_by(*self.SORTS[self.sort])
 
     def get_context_data(self, **kwargs):
@@ -136,6 +144,7 @@ class IncidentListBaseView(ReplicaReadsViewMixin, ListView):
             query=query.urlencode(),
             show_ownership=permissions.is_responder(self.request.user),
             sort=self.sort,
+            search_query=self.filterset.search_query,
             **kwargs,
         )
 

@@ -71,6 +71,12 @@ class OutgoingEmail(OutboxMessage):
         ordering = ("-created_at", "-id")
         indexes = [
             models.Index(fields=["state", "-created_at"], name="email_state_newest"),
+            # The admin's list (newest first), its "kind" filter (a loose index scan for the
+            # distinct kinds) and its searches by recipient or Message-ID.
+            models.Index(fields=["-created_at", "-id"], name="email_newest"),
+            models.Index(fields=["kind", "-created_at"], name="email_kind_newest"),
+            models.Index(fields=["to"], name="email_to"),
+            models.Index(fields=["message_id"], name="email_message_id"),
             # The recovery sweep's lookup of expired leases (state = sending).
             models.Index(fields=["state", "lease_expires_at"], name="email_state_lease"),
         ]

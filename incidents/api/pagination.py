@@ -5,18 +5,31 @@ ending in (created_at, id), so page 2,000 costs what page 1 costs, and rows inse
 while a client walks the list never shift it (nothing is seen twice or skipped).
 """
 
+import math
+
 from django.utils.dateparse import parse_datetime
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+
+from .. import search
 
 ORDERINGS = {
     "-created_at": ("-created_at", "-id"),
     "created_at": ("created_at", "id"),
     # The soonest unmet SLA due time first (incidents with none come last).
     "due": ("sla_due_at", "id"),
+    # With `search`: the best matches first (search.rank), then newest first.
+    "relevance": ("-search_rank", "-created_at", "-id"),
 }
 INVALID_CURSOR = "Invalid cursor: follow the Link headers."
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 class LinkHeaderCursorPagination(pagination.CursorPagination):
@@ -28,9 +41,18 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
     invalid_cursor_message = INVALID_CURSOR
     orderings = ORDERINGS
     ordering_description = (
-        "`-created_at` (newest first, the default), `created_at` (oldest first) or `due` "
-        "(the soonest unmet SLA due time first; incidents with no clock running last)."
+        "`-created_at` (newest first, the default), `created_at` (oldest first), `due` "
+        "(the soonest unmet SLA due time first; incidents with no clock running last) or, with "
+        "`search`, `relevance` (the best matches first)."
     )
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if "relevance" in self.orderings and request.query_params.get("ordering") == "relevance":
+            text = request.query_params.get("search", "")
+            if not text.strip():
+                raise ValidationError({"ordering": ["`relevance` needs a `search`."]})
+            queryset = queryset.annotate(search_rank=search.rank(text))
+        return super().paginate_queryset(queryset, request, view)
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -55,11 +77,15 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
         a well-formed cursor whose position is not a time."""
         cursor = super().decode_cursor(request)
         if cursor is not None and cursor.position is not None:
-            try:
-                position = parse_datetime(cursor.position)
-            except ValueError:
-                position = None
-            if position is None or position.tzinfo is None:
+            if self.ordering == self.orderings.get("relevance"):
+                valid = _is_number(cursor.position)
+            else:
+                try:
+                    position = parse_datetime(cursor.position)
+                except ValueError:
+                    position = None
+                valid = position is not None and position.tzinfo is not None
+            if not valid:
                 raise NotFound(self.invalid_cursor_message)
         return cursor
 

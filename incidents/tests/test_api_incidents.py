@@ -17,6 +17,8 @@ from .factories import advance_to, api_client, make_incident, stored
 ORIGINAL_KEYS = {"id", "incident_id", "title", "description", "status", "user_id", "user_email", "created_at"}
 INCIDENT_KEYS = set(IncidentSerializer.Meta.fields)
 RESPONSE_KEYS = {"id", "incident_id", "responder_username", "description", "created_at"}
+# For searches on MariaDB: InnoDB's FULLTEXT index takes in a row when its transaction commits.
+COMMITTED = pytest.mark.django_db(transaction=True)
 TIMESTAMPS = ("created_at", "updated_at", "acknowledged_at", "resolved_at", "closed_at")
 
 
@@ -512,8 +514,8 @@ def assorted(other, responder):
         ("severity=Medium", ["badge"]),
         ("visibility=private", ["badge"]),
         ("visibility=public", ["printer", "gas", "lift"]),
-        ("search=lift", ["gas", "lift"]),  # title and description, any case
-        ("search=car+park", ["badge"]),
+        pytest.param("search=lift", ["gas", "lift"], marks=COMMITTED),  # title and description, any case
+        pytest.param("search=car+park", ["badge"], marks=COMMITTED),
         ("search=%20", ["printer", "badge", "gas", "lift"]),
         ("status=Reported&severity=Low", ["gas"]),
         ("created_after={day2}", ["printer", "badge", "gas"]),
