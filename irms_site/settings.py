@@ -307,10 +307,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "incidents.api.pagination.LinkHeaderCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "incidents.api.errors.exception_handler",
+    # DRF's scopes and rates, counted with a counter instead of a request history.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.ScopedRateThrottle",
+        "accounts.throttling.AnonRateThrottle",
+        "accounts.throttling.UserRateThrottle",
+        "accounts.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
