@@ -301,7 +301,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's JSON, written by orjson (the list's hot path: bench/README.md).
+    "DEFAULT_RENDERER_CLASSES": ["incidents.api.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["incidents.api.parsers.SafeJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["incidents.api.filters.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "incidents.api.pagination.LinkHeaderCursorPagination",
