@@ -17,6 +17,10 @@ from rest_framework import throttling
 
 
 class CountingThrottle(throttling.SimpleRateThrottle):
+    # Not DRF's `throttle_%(scope)s_%(ident)s`: while workers of both kinds share a cache
+    # (a rolling deploy), each reads only entries of its own shape.
+    cache_format = "throttle_count_%(scope)s_%(ident)s"
+
     def allow_request(self, request, view):
         if self.rate is None:
             return True
@@ -24,7 +28,7 @@ class CountingThrottle(throttling.SimpleRateThrottle):
         if self.key is None:
             return True
         self.now = self.timer()
-        start, current, previous = self.cache.get(self.key) or (self.now, 0, 0)
+        start, current, previous = self.stored() or (self.now, 0, 0)
         if self.now >= start + self.duration:
             # The window rolled over: the one just ended becomes the previous window; after a
             # gap of more than a whole window nothing is left to weigh.
@@ -40,6 +44,17 @@ class CountingThrottle(throttling.SimpleRateThrottle):
 
     def throttle_success(self):
         return True
+
+    def stored(self) -> tuple | None:
+        """This caller's entry, or None when there is none or it is not of this shape."""
+        entry = self.cache.get(self.key)
+        if (
+            isinstance(entry, tuple)
+            and len(entry) == 3
+            and all(isinstance(n, int | float) and not isinstance(n, bool) for n in entry)
+        ):
+            return entry
+        return None
 
     def elapsed(self) -> float:
         """How much of the current window has passed, 0 to 1."""

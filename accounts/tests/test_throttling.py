@@ -14,7 +14,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from accounts.throttling import CountingThrottle
 from incidents.tests.factories import api_client
 
-KEY = "throttle_user_{pk}"
+KEY = "throttle_count_user_{pk}"
 
 
 @pytest.fixture
@@ -81,6 +81,22 @@ def test_the_previous_window_weighs_by_its_overlap(strict_rates, clock, reporter
     clock["t"] = start + 200
     assert [get(client).status_code for _ in range(5)] == [200] * 5
     assert get(client).status_code == 429
+
+
+@pytest.mark.parametrize("found", [[1e9, 1e9 - 1], "garbage", (1, 2), (1, 2, "3"), None])
+def test_an_entry_of_another_shape_counts_as_none(strict_rates, reporter, found):
+    # given: DRF's own history under DRF's key (workers of both kinds during a deploy),
+    # and something that is not a counter under ours
+    cache.set(f"throttle_user_{reporter.pk}", [time.time()] * 50, 60)
+    cache.set(KEY.format(pk=reporter.pk), found, 60)
+    client = api_client(reporter)
+
+    # when
+    codes = [get(client).status_code for _ in range(6)]
+
+    # then
+    assert codes == [200] * 5 + [429]
+    assert cache.get(KEY.format(pk=reporter.pk))[1:] == (5, 0)
 
 
 def test_a_refused_request_is_not_counted(strict_rates, clock, reporter):
