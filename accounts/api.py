@@ -9,10 +9,10 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
 from . import services
 from .lockout import lockout_response
+from .throttling import AnonRateThrottle, ScopedRateThrottle
 
 # The error shapes are the API's shared components (declared by the incident API's views);
 # referring to them by name keeps one definition in the schema.

@@ -63,10 +63,9 @@ def count(spec: dict) -> dict:
         # an insert; by the third, a request runs as it does in a worker that has served many.
         request()
         request()
-        # The fewest of three: the throttle's cache entry lives one second (the bench's
-        # `100000/s`), and on a machine so busy that a second passes between two requests
-        # the cache finds it expired and deletes it, one query more that is the machine's
-        # doing, not the endpoint's (it made one endpoint count 9 at one size, 10 at the other).
+        # The fewest of three: should the throttle's cache entry expire between two requests
+        # (it did when the bench's rates were per second), the cache deletes it, one query
+        # more that is the machine's doing, not the endpoint's.
         counted = []
         for _ in range(3):
             with CaptureQueriesContext(connection) as queries:

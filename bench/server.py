@@ -194,6 +194,39 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextlib.contextmanager
+def redis_server(*, port: int | None = None) -> Iterator[str]:
+    """A throw-away redis-server on loopback (no persistence), for `CACHE_URL`: yields its
+    URL without a database number (`redis://127.0.0.1:<port>`); stopped by pid on leaving."""
+    import shutil
+    import socket
+
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise SiteError("redis-server is not installed (apt-get install redis-server).")
+    port = port or free_port()
+    with tempfile.TemporaryDirectory(prefix="irms-redis-") as folder:
+        process = subprocess.Popen(
+            [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                with socket.socket() as attempt:
+                    if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SiteError(f"redis-server did not start on port {port}.")
+                time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}"
+        finally:
+            stop_process(process)
+
+
 def _port_in_use(port: int) -> bool:
     import socket
 
