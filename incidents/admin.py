@@ -258,11 +258,10 @@ class IncidentAdmin(admin.ModelAdmin):
     )
     # Read by get_search_results (no LIKE over joins): an incident ID, an exact
     # username or e-mail (that person's reports), else the full-text index.
+    # (No search_help_text: Django ties it to the search box by aria-describedby beside an
+    # image-only label, which axe reports as a box with no visible label. The README's
+    # Search section says what the box takes.)
     search_fields = ("title", "description")
-    search_help_text = (
-        "An incident ID, a reporter's exact username or e-mail, or words "
-        'of the title and description (all of them; "quotes" for a phrase).'
-    )
     # No date_hierarchy: its year links come from a SELECT DISTINCT over the whole table on
     # every page view. The "created at" filter offers today, 7 days, this month and year.
     list_select_related = ("reporter", "assignee")  # the team's name is annotated (for_list)
@@ -517,8 +516,7 @@ class ResponseAdmin(admin.ModelAdmin):
     list_select_related = ("author",)
     # As the incidents' (get_search_results): an incident ID, an author's exact username or
     # e-mail, else the responses' full-text index. No date_hierarchy (see IncidentAdmin).
-    search_fields = ("description",)
-    search_help_text = "An incident ID, an author's exact username or e-mail, or words."
+    search_fields = ("description",)  # an incident ID, an author's exact username or e-mail, or words
     list_filter = ("created_at",)
     ordering = ("-created_at", "-id")
     paginator = AdminPaginator

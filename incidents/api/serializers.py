@@ -354,6 +354,8 @@ class MetricsSerializer(serializers.Serializer):
     def get_fields(self):
         # "from" is a Python keyword, so it cannot be declared as an attribute.
         return {"from": serializers.DateField(), **super().get_fields()}
+
+
 # --- The lists' read path ---------------------------------------------------------------
 #
 # A page of 50 incidents through IncidentSerializer cost ~13 ms of CPU, most of it model

@@ -35,7 +35,9 @@ def test_report_with_a_photo_on_a_phone_see_the_thumbnail_and_open_it(open_page,
     expect(entry).to_contain_text("alice attached pipe.jpg")
     thumbnail = entry.get_by_role("img", name="pipe.jpg")
     expect(thumbnail).to_be_visible()
-    assert thumbnail.evaluate("img => img.complete && img.naturalWidth") == 320
+    # Visible is not loaded: wait for the image's bytes (slow on a busy machine), then check them.
+    thumbnail.evaluate("img => img.complete || new Promise(done => img.addEventListener('load', done, {once: true}))")
+    assert thumbnail.evaluate("img => img.naturalWidth") == 320
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
     with page.expect_response(re.compile(r"/attachments/\d+/file$")) as opened:
