@@ -5,11 +5,10 @@ ending in (created_at, id), so page 2,000 costs what page 1 costs, and rows inse
 while a client walks the list never shift it (nothing is seen twice or skipped).
 """
 
-import math
-
 from django.utils.dateparse import parse_datetime
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import Cursor
 from rest_framework.response import Response
 
 from .. import search
@@ -23,13 +22,8 @@ ORDERINGS = {
     "relevance": ("-search_rank", "-created_at", "-id"),
 }
 INVALID_CURSOR = "Invalid cursor: follow the Link headers."
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
+# How deep `ordering=relevance` pages go (rows before a page), see _paginate_by_relevance.
+MAX_RELEVANCE_OFFSET = 1000  # DRF clamps a cursor offset to CursorPagination.offset_cutoff (1000)
 
 
 class LinkHeaderCursorPagination(pagination.CursorPagination):
@@ -47,12 +41,52 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
     )
 
     def paginate_queryset(self, queryset, request, view=None):
+        self.by_relevance = False
         if "relevance" in self.orderings and request.query_params.get("ordering") == "relevance":
             text = request.query_params.get("search", "")
             if not text.strip():
                 raise ValidationError({"ordering": ["`relevance` needs a `search`."]})
-            queryset = queryset.annotate(search_rank=search.rank(text))
+            return self._paginate_by_relevance(queryset.annotate(search_rank=search.rank(text)), request)
         return super().paginate_queryset(queryset, request, view)
+
+    def _paginate_by_relevance(self, queryset, request):
+        """The best matches first, by offset. Not keyset: a rank is computed from word
+        frequencies over the whole table, hidden incidents included, so a cursor holding
+        the last row's rank would let anyone measure how many incidents they may not see
+        contain a word. The cursor holds only how many rows came before; relevance is for
+        the first pages of a search, hence the cap."""
+        self.by_relevance = True
+        self.base_url = request.build_absolute_uri()
+        self.page_size = self.get_page_size(request)
+        self.ordering = self.orderings["relevance"]
+        cursor = self.decode_cursor(request)
+        self.relevance_offset = cursor.offset if cursor is not None else 0
+        if self.relevance_offset > MAX_RELEVANCE_OFFSET:
+            raise NotFound(self.invalid_cursor_message)
+        rows = list(
+            queryset.order_by(*self.ordering)[self.relevance_offset : self.relevance_offset + self.page_size + 1]
+        )
+        self.has_next = len(rows) > self.page_size and self.relevance_offset + self.page_size <= MAX_RELEVANCE_OFFSET
+        self.has_previous = self.relevance_offset > 0
+        self.page = rows[: self.page_size]
+        return self.page
+
+    def get_next_link(self):
+        if getattr(self, "by_relevance", False):
+            if not self.has_next:
+                return None
+            return self.encode_cursor(
+                Cursor(offset=self.relevance_offset + self.page_size, reverse=False, position=None)
+            )
+        return super().get_next_link()
+
+    def get_previous_link(self):
+        if getattr(self, "by_relevance", False):
+            if not self.has_previous:
+                return None
+            offset = max(0, self.relevance_offset - self.page_size)
+            return self.encode_cursor(Cursor(offset=offset, reverse=False, position=None))
+        return super().get_previous_link()
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -76,16 +110,15 @@ class LinkHeaderCursorPagination(pagination.CursorPagination):
         """An unknown cursor is a page that does not exist (404), whether it is garbage or
         a well-formed cursor whose position is not a time."""
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None:
-            if self.ordering == self.orderings.get("relevance"):
-                valid = _is_number(cursor.position)
-            else:
-                try:
-                    position = parse_datetime(cursor.position)
-                except ValueError:
-                    position = None
-                valid = position is not None and position.tzinfo is not None
-            if not valid:
+        if cursor is not None and getattr(self, "by_relevance", False):
+            if cursor.position is not None or cursor.reverse:
+                raise NotFound(self.invalid_cursor_message)  # relevance pages carry an offset only
+        elif cursor is not None and cursor.position is not None:
+            try:
+                position = parse_datetime(cursor.position)
+            except ValueError:
+                position = None
+            if position is None or position.tzinfo is None:
                 raise NotFound(self.invalid_cursor_message)
         return cursor
 

@@ -7,8 +7,9 @@ InnoDB adds a row to its FULLTEXT index when the transaction commits, so these t
 in committed transactions (`transaction=True`) on both databases."""
 
 import json
+from base64 import b64decode, b64encode
 from io import StringIO
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.core.management import call_command
@@ -203,6 +204,39 @@ def test_pages_of_a_search_have_no_duplicate_and_no_gap(reporter, other, orderin
     # then
     assert sorted(seen) == sorted(wanted)
     assert len(seen) == len(set(seen))
+
+
+def test_relevance_pages_tell_nothing_of_incidents_the_caller_may_not_see(reporter, other, make_user):
+    # given: two public matches, walked one a page by relevance
+    make_team("security", members=[make_user("sue")])
+    for n in range(2):
+        make_incident(other, title=f"Zebra crossing {n}")
+
+    def links():
+        response = api_search(reporter, "zebra", page_size=1, ordering="relevance")
+        assert response.status_code == 200
+        return response.get("Link", ""), titles(response)
+
+    before = links()
+
+    # when: private incidents the caller may not see mention the word too
+    for n in range(3):
+        make_incident(other, title=f"Zebra {n}", description="zebra zebra", visibility=Visibility.PRIVATE)
+
+    # then: the same page and the same cursor (it holds a row count, not the rank, which
+    # is computed from word frequencies over every row)
+    assert links() == before
+    cursor = parse_qs(urlparse(before[0].split(">")[0][1:]).query)["cursor"][0]
+    assert "p=" not in b64decode(cursor).decode()
+
+
+def test_a_relevance_cursor_with_a_position_is_unknown(reporter, other):
+    make_incident(other, title="Zebra crossing")
+    forged = b64encode(b"o=0&p=1.5").decode()
+
+    response = api_search(reporter, "zebra", ordering="relevance", cursor=forged)
+
+    assert response.status_code == 404
 
 
 def test_search_is_combined_with_visibility(reporter, other, make_user):
