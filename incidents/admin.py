@@ -3,6 +3,7 @@ so admin edits and bulk actions land on the timeline and follow the workflow."""
 
 import csv
 import uuid
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
@@ -673,12 +674,17 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     rotation); the change page shows the latest attempts and links to the full log."""
 
     form = WebhookEndpointForm
-    list_display = ("__str__", "url", "format", "team", "include_private", "active", "consecutive_failures")
+    # The host, not the URL: a chat webhook's URL is itself a credential.
+    list_display = ("__str__", "host", "format", "team", "include_private", "active", "consecutive_failures")
     list_filter = ("active", "format", "team")
     list_select_related = ("team",)
     search_fields = ("description", "url")
     readonly_fields = ("secret_state", "consecutive_failures", "disabled_at", "created_at", "delivery_log")
     actions = ("send_test_event", "rotate_secret", "redeliver_failed")
+
+    @admin.display(description="Host")
+    def host(self, obj):
+        return urlsplit(obj.url).hostname or "-"
 
     @admin.display(description="Secret")
     def secret_state(self, obj):
@@ -736,7 +742,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description="Send a test event")
+    # Each action changes what receivers get (or shows a secret): staff who may change
+    # endpoints only, not those who may only view them.
+    @admin.action(description="Send a test event", permissions=["change"])
     def send_test_event(self, request, queryset):
         active = [endpoint for endpoint in queryset if endpoint.active]
         for endpoint in active:
@@ -745,12 +753,12 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         note = f" ({skipped} inactive endpoint(s) skipped)" if skipped else ""
         self.message_user(request, f"Queued a test event to {len(active)} endpoint(s){note}.", messages.SUCCESS)
 
-    @admin.action(description="Rotate the secret (the old one keeps signing for 24 hours)")
+    @admin.action(description="Rotate the secret (the old one keeps signing for 24 hours)", permissions=["change"])
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
             self._show_secret(request, endpoint, webhooks.rotate_secret(endpoint))
 
-    @admin.action(description="Redeliver failed deliveries")
+    @admin.action(description="Redeliver failed deliveries", permissions=["change"])
     def redeliver_failed(self, request, queryset):
         keys = [endpoint.key for endpoint in queryset]
         failed = WebhookDelivery.objects.filter(destination__in=keys, state=OutboxMessage.State.FAILED)

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from .models import team_membership
+
 REPLICA = "replica"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _reading_from_replica: contextvars.ContextVar[bool] = contextvars.ContextVar("replica_reads", default=False)
@@ -50,6 +52,10 @@ def replica_reads(request):
     unless it is not a safe method or its user wrote recently. Without a replica it does
     nothing (not even the cache look-up)."""
     use = enabled() and request.method in SAFE_METHODS and not wrote_recently(request.user)
+    if use and getattr(request.user, "is_authenticated", False):
+        # Who the user is (their teams decide what they may see) is read from the primary
+        # first: a lagging replica must not show a removed member their old team's incidents.
+        team_membership(request.user)
     token = _reading_from_replica.set(use)
     try:
         yield

@@ -18,6 +18,7 @@ that must not act twice drops a repeated `webhook-id`.
 """
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -194,16 +195,23 @@ def _summary(event_type: str, actor, change: dict) -> str:
     return "A test event from IRMS: this endpoint is set up."
 
 
+# Plain-text mentions that notify a whole channel in Mattermost and Rocket.Chat, which read
+# the message's `text` (Slack's need <!channel>, which the escaping below already stops).
+BROADCAST_MENTION = re.compile(r"@(?=(?:channel|here|all|everyone)\b)", re.IGNORECASE)
+
+
 def _slack_escape(text: str) -> str:
-    """Slack's own escaping (&, <, >): user text cannot become a link or an @channel."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's own escaping (&, <, >), and a zero-width space after the @ of a broadcast
+    mention: user text cannot become a link or notify a whole channel."""
+    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return BROADCAST_MENTION.sub("@\u200b", escaped)
 
 
 def _slack(event_type: str, incident: dict, summary: str) -> dict:
     title = _slack_escape(incident["title"])
     link = incident["web_url"]
     return {
-        "text": f"[{incident['severity']}] {incident['title']}: {summary}",
+        "text": f"[{incident['severity']}] {title}: {_slack_escape(summary)}",
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{_slack_escape(summary)}"}},
             {
@@ -306,6 +314,10 @@ class EndpointDestinations:
         if endpoint.previous_secret and expires is not None and expires > timezone.now():
             honoured.append(endpoint.previous_secret)
         return honoured
+
+    def url(self, key: str) -> str | None:
+        """Where a delivery goes now: the endpoint's URL as staff last saved it."""
+        return WebhookEndpoint.objects.filter(pk=_endpoint_pk(key), active=True).values_list("url", flat=True).first()
 
     def attempted(self, key: str, *, ok: bool) -> None:
         """Count a failed attempt (disable the endpoint and mail staff at DISABLE_AFTER in a

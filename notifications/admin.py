@@ -64,7 +64,9 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Send selected e-mails again (failed ones, and ones whose worker died)")
+    @admin.action(
+        description="Send selected e-mails again (failed ones, and ones whose worker died)", permissions=["change"]
+    )
     def retry_selected(self, request, queryset):
         count = outbox.retry(queryset)
         self.message_user(request, f"Queued {count} e-mail{'s' if count != 1 else ''} again.", messages.SUCCESS)
@@ -132,7 +134,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Redeliver selected deliveries (sent or failed ones)")
+    @admin.action(description="Redeliver selected deliveries (sent or failed ones)", permissions=["change"])
     def redeliver_selected(self, request, queryset):
         count = outbox.redeliver(queryset)
         self.message_user(request, f"Queued {count} deliver{'ies' if count != 1 else 'y'} again.", messages.SUCCESS)

@@ -69,9 +69,30 @@ def address_allowed(address: str) -> bool:
     if settings.WEBHOOK_ALLOW_PRIVATE:
         return True
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    if embedded is not None:
+        ip = embedded
     return ip.is_global and not ip.is_multicast
+
+
+# IPv6 prefixes that carry an IPv4 address the traffic ends up at (NAT64, RFC 6052 and
+# 8215): Python counts them as global, yet 64:ff9b::a00:1 reaches 10.0.0.1 through a NAT64
+# gateway.
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo, NAT64), if any:
+    it is judged instead, so no IPv6 spelling of an internal address gets through."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in network for network in NAT64):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def check_url(url: str) -> None:
@@ -185,10 +206,15 @@ def _expire(sock, expired: threading.Event) -> None:
 
 def send(row: WebhookDelivery, renew=lambda: None) -> None:
     """Deliver `row` once (the channel's `send`): sign it with the destination's secrets as
-    they are now, POST it, log the attempt; raises unless the receiver answered 2xx."""
-    secrets = destinations().secrets(row.destination)
+    they are now, POST it to the destination's URL as it is now, log the attempt; raises
+    unless the receiver answered 2xx."""
+    known = destinations()
+    secrets = known.secrets(row.destination)
     if not secrets:
         raise LookupError(f"the destination {row.destination} is disabled or gone")
+    # The address as it is now, if the destination says (staff may have replaced a leaked
+    # chat URL since this was queued); else the one it was queued with.
+    url = getattr(known, "url", lambda key: None)(row.destination) or row.url
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -198,7 +224,7 @@ def send(row: WebhookDelivery, renew=lambda: None) -> None:
     started, began = time.monotonic(), datetime.now(UTC)
     outcome, error = None, ""
     try:
-        outcome = post(row.url, row.body.encode(), headers, renew=renew)
+        outcome = post(url, row.body.encode(), headers, renew=renew)
         if not 200 <= outcome.status_code < 300:
             raise DeliveryRefused(f"the receiver answered {outcome.status_code}")
     except Exception as failure:

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from incidents import replica
-from incidents.models import Incident
+from incidents.models import Incident, Team
 from irms_site.tests.test_settings_env import DRIVER_PRESENT, KEY, start_django
 
 from .factories import response_team
@@ -160,3 +160,17 @@ def test_a_replica_of_another_kind_of_database_stops_with_one_line():
     assert process.stderr.strip() == (
         "IRMS configuration error: DATABASE_REPLICA_URL must name the same kind of database as DATABASE_URL."
     )
+
+
+def test_a_users_teams_are_read_from_the_primary_before_reads_go_to_the_replica(transactional_db, with_replica):
+    # given a member of a team (what they may see depends on it)
+    user = User.objects.create_user("alice", "alice@example.com")
+    team = Team.objects.create(slug="facilities", name="Facilities")
+    team.members.add(user)
+
+    # when their request enters the replica's block
+    with replica.replica_reads(get(user)):
+        # then their membership was already read, on the primary: a lagging replica cannot
+        # show someone just removed from a team that team's incidents
+        assert team.pk in user._irms_membership.team_ids
+        assert router.db_for_read(Incident) == "replica"

@@ -182,12 +182,13 @@ def test_a_team_endpoint_hears_of_an_incident_moved_to_its_team(reporter, respon
 
 def test_slack_message(reporter):
     hook = endpoint(format=WebhookFormat.SLACK)
-    incident = make_incident(reporter, title="<!channel> Gas & smoke", severity=Severity.HIGH)
+    incident = make_incident(reporter, title="<!channel> Gas & smoke @here", severity=Severity.HIGH)
     (body,) = bodies(hook)
-    assert body["text"].startswith("[High] <!channel> Gas & smoke: Reported by alice")
+    # User text cannot ping a channel (Slack's <!channel>, Mattermost's @here) or forge a
+    # link, in the text (what notifications and Mattermost show) and in the blocks alike.
+    assert body["text"].startswith("[High] &lt;!channel&gt; Gas &amp; smoke @\u200bhere: Reported by alice")
     title, fields, context = body["blocks"]
-    # User text cannot ping a channel or forge a link in the blocks.
-    assert title["text"]["text"] == "*&lt;!channel&gt; Gas &amp; smoke*\nReported by alice"
+    assert title["text"]["text"] == "*&lt;!channel&gt; Gas &amp; smoke @\u200bhere*\nReported by alice"
     assert [field["text"] for field in fields["fields"]] == [
         "*Severity*\nHigh",
         "*Status*\nReported",
@@ -333,6 +334,22 @@ def test_admin_refuses_a_private_address_with_a_form_error(admin_client, setting
     assert not WebhookEndpoint.objects.exists()
 
 
+def test_a_delivery_queued_before_the_url_changed_goes_to_the_new_url(reporter, run_tasks):
+    # given: an event queued for an endpoint whose (leaked) URL staff then replace
+    with receiving(Answer()) as old, receiving(Answer()) as new:
+        hook = endpoint(url=old.url)
+        make_incident(reporter)
+        hook.url = new.url
+        hook.save()
+
+        # when
+        run_tasks()
+
+    # then
+    assert old.received == []
+    assert [json.loads(r.body)["type"] for r in new.received] == ["incident.reported"]
+
+
 def test_admin_actions_test_event_rotate_and_redeliver(admin_client, reporter, run_tasks):
     changelist = reverse("admin:incidents_webhookendpoint_changelist")
     with receiving(Answer(status=500), Answer()) as receiver:
@@ -358,6 +375,30 @@ def test_admin_actions_test_event_rotate_and_redeliver(admin_client, reporter, r
     assert log.status_code == 200
     delivery = admin_client.get(reverse("admin:notifications_webhookdelivery_change", args=[test.pk]))
     assert delivery.status_code == 200
+
+
+def test_staff_who_may_only_view_endpoints_cannot_act_on_them_nor_read_their_urls(client, make_user):
+    # given: staff with the view permission only
+    from django.contrib.auth.models import Permission
+
+    viewer = make_user("vic", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_webhookendpoint"))
+    hook = endpoint(url="https://hooks.example.org/services/T000/B000/secret-part")
+    secret = hook.secret
+    client.force_login(viewer)
+    changelist = reverse("admin:incidents_webhookendpoint_changelist")
+
+    # when: they try every action
+    page = client.get(changelist).content.decode()
+    for action in ("send_test_event", "rotate_secret", "redeliver_failed"):
+        client.post(changelist, {"action": action, "_selected_action": [hook.pk]})
+
+    # then: none is offered, none ran, and the list shows the host, not the URL
+    hook.refresh_from_db()
+    assert hook.secret == secret
+    assert not WebhookDelivery.objects.filter(destination=hook.key).exists()
+    assert "rotate_secret" not in page
+    assert "hooks.example.org" in page and "secret-part" not in page
 
 
 @pytest.mark.parametrize(

@@ -410,6 +410,14 @@ def test_dns_rebinding_is_caught_at_connect_time(run_tasks, settings, monkeypatc
         ("::ffff:10.0.0.1", False),
         ("239.1.1.1", False),
         ("192.0.2.1", False),
+        # IPv6 spellings of IPv4 addresses: judged as the IPv4 address they reach.
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254 (cloud metadata)
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64 prefix
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False),  # Teredo of 10.0.0.1
     ],
 )
 def test_address_allowed(settings, address, allowed):
