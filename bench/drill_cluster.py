@@ -599,6 +599,17 @@ def run(args) -> int:
         timeline["app1_answering"] = time.time()
         start_worker(procs, "w1", env, "w1-restarted")
         timeline["w1_restarted"] = time.time()
+        # The control: /healthz under the load alone, no slow clients.
+        at(args.kill_app_at + 24)
+        control = subprocess.run(  # noqa: S603
+            in_ns("load", PY, __file__, "_probe", str(out / "probe-control.json"), "6", "0"),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if control.returncode:
+            raise RuntimeError(f"probe failed: {control.stderr[-2000:]}")
         # Fault 4: slow clients against the balancer, /healthz timed meanwhile.
         at(args.kill_app_at + 32)
         timeline["slowloris_start"] = time.time()
@@ -654,6 +665,7 @@ def run(args) -> int:
     after = rate(records, timeline["app1_answering"] + 2, timeline["slowloris_start"])
     under_slow = rate(records, timeline["slowloris_start"], timeline["slowloris_end"])
     probe_times = json.loads((out / "probe.json").read_text())
+    control_times = json.loads((out / "probe-control.json").read_text())
     mail_ids = Counter(message_id for _, message_id in sink["mail"])
     hook_ids = Counter(sink["hooks"])
     sent_mail_ids, sent_hook_ids = set(outbox["message_ids_sent"]), set(outbox["webhook_ids_sent"])
@@ -673,6 +685,10 @@ def run(args) -> int:
         "req_per_s_after_restart": after,
         "req_per_s_under_slowloris": under_slow,
         "app1_down_s": round(timeline["app1_answering"] - killed, 1),
+        "healthz_control_no_slow_clients_median_max_ms": [
+            round(sorted(control_times)[len(control_times) // 2] * 1000, 1),
+            round(max(control_times) * 1000, 1),
+        ],
         "healthz_probes": len(probe_times),
         "healthz_median_ms": round(sorted(probe_times)[len(probe_times) // 2] * 1000, 1) if probe_times else None,
         "healthz_max_ms": round(max(probe_times) * 1000, 1) if probe_times else None,
