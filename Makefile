@@ -11,7 +11,7 @@ NEEDS_MYSQL := $(if $(filter mysql%,$(DATABASE_URL)),yes,)
 
 
 .PHONY: mariadb-up
-.PHONY: run test e2e lint migrations-check fuzz bench bench-smoke load drill-db drill-smtp screenshots audit venv mysql-deps clean help
+.PHONY: run test e2e lint migrations-check fuzz bench bench-smoke load drill-db drill-smtp drill-cluster screenshots audit venv mysql-deps clean help
 .PHONY: node-deps check-html check-schema check-a11y checks
 
 help:
@@ -22,6 +22,7 @@ help:
 	@echo "make bench  - benchmark at 100 and 100,000 incidents;  make load - load drill"
 	@echo "make screenshots - regenerate docs/screenshots;  make audit - pip-audit"
 	@echo "make drill-db / drill-smtp - database / mail-server outage under load"
+	@echo "make drill-cluster - (root) HAProxy, 2 app + 2 worker hosts in network namespaces, hosts killed under load"
 	@echo "make check-html / check-schema / check-a11y - Nu HTML Checker / Redocly + Spectral / axe-core"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -104,6 +105,10 @@ drill-db: venv mysql-deps mariadb-up
 
 drill-smtp: venv mysql-deps mariadb-up
 	$(PYTHON) bench/load/drills.py smtp-outage $(DRILL_ARGS)
+
+# Its own mariadbd and redis-server inside its namespaces: the machine's are not used.
+drill-cluster: venv mysql-deps
+	$(PYTHON) bench/drill_cluster.py $(DRILL_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

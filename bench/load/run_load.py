@@ -204,7 +204,10 @@ def start_locust(
     spawn_rate: float = 25,
     retry_seconds: float = 0,
     wait: tuple[float, float] = (0.2, 1.0),
+    prefix: tuple[str, ...] = (),
 ) -> subprocess.Popen:
+    """locust headless against `site.url`; `prefix` runs it through a wrapper (the
+    cluster drill's `ip netns exec <load host>`)."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("IRMS_LOAD_")},
         "IRMS_LOAD_FIXTURES": str(out / "fixtures.json"),
@@ -216,6 +219,7 @@ def start_locust(
     for name in ("requests.jsonl", "ledger.jsonl"):
         (out / name).unlink(missing_ok=True)
     command = [
+        *prefix,
         sys.executable,
         "-m",
         "locust",

@@ -7,12 +7,15 @@ The image's and the units' commands are the ones the tests and the drill run."""
 
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import dockerfile
@@ -298,3 +301,69 @@ def test_a_server_started_the_images_way_serves(shared_database, tmp_path):  # n
 def test_the_image_leaves_local_state_and_secrets_out():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", "node_modules", ".env", "media", "db.sqlite3*"} <= ignored
+
+
+# --- A server that dies ------------------------------------------------------------------------------
+
+
+def start_haproxy(a, b, tmp_path, config: Path = DEPLOY / "haproxy.cfg") -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = haproxy_env(
+        IRMS_APP1=a.url.removeprefix("http://"),
+        IRMS_APP2=b.url.removeprefix("http://"),
+        IRMS_LISTEN=f"127.0.0.1:{port}",
+    )
+    with open(tmp_path / "haproxy.log", "ab") as log:
+        balancer = subprocess.Popen(  # noqa: S603
+            ["haproxy", "-db", "-f", str(config)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    front = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while max(healthz_times(front, 0.1)) >= 1:
+        assert time.monotonic() < deadline, (tmp_path / "haproxy.log").read_text()
+    time.sleep(4.5)  # both servers up (rise 2, inter 2 s)
+    return balancer, front
+
+
+def statuses_for(url: str, seconds: float, users: int = 8) -> Counter:
+    """`users` clients asking for `url` one request after another for `seconds`."""
+    seen, lock = Counter(), threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def ask():
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError as error:
+                status = type(error).__name__
+            with lock:
+                seen[status] += 1
+
+    threads = [threading.Thread(target=ask) for _ in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return seen
+
+
+def test_requests_arriving_just_after_a_server_dies_go_to_the_other(cluster, member, tmp_path):  # noqa: F811
+    # given two app servers behind the kit's HAProxy
+    a, b = cluster()
+    balancer, front = start_haproxy(a, b, tmp_path)
+    try:
+        # when one server is killed outright, and clients keep asking before any health check has noticed
+        os.killpg(a.process.pid, signal.SIGKILL)
+        a.process.wait(timeout=10)
+        seen = statuses_for(front + "/healthz", 2.0)
+
+        # then every request is answered by the other one: a refused connection takes the dead server
+        # out at once, so the balancer's retry is not sent back to it (`leastconn` would: it has the
+        # fewest connections)
+        assert set(seen) == {200}, (seen, (tmp_path / "haproxy.log").read_text()[-3000:])
+        assert sum(seen.values()) > 20
+    finally:
+        stop_process(balancer, grace=5)
