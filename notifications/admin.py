@@ -58,6 +58,13 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_resend_permission(self, request):
+        """Sending again needs the model's change permission (granted to staff who run the
+        outbox), though the rows themselves are never edited here: staff who may only
+        view the outbox cannot make it send."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
     def has_change_permission(self, request, obj=None):
         return False
 
@@ -65,7 +72,7 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(
-        description="Send selected e-mails again (failed ones, and ones whose worker died)", permissions=["change"]
+        description="Send selected e-mails again (failed ones, and ones whose worker died)", permissions=["resend"]
     )
     def retry_selected(self, request, queryset):
         count = outbox.retry(queryset)
@@ -128,13 +135,20 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_resend_permission(self, request):
+        """Sending again needs the model's change permission (granted to staff who run the
+        outbox), though the rows themselves are never edited here: staff who may only
+        view the outbox cannot make it send."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
     def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Redeliver selected deliveries (sent or failed ones)", permissions=["change"])
+    @admin.action(description="Redeliver selected deliveries (sent or failed ones)", permissions=["resend"])
     def redeliver_selected(self, request, queryset):
         count = outbox.redeliver(queryset)
         self.message_user(request, f"Queued {count} deliver{'ies' if count != 1 else 'y'} again.", messages.SUCCESS)

@@ -424,3 +424,27 @@ def test_admin_answers_hostile_urls_with_a_form_error(admin_client, settings, ur
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["url"]
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_delivery_log_redelivers_for_staff_who_may_change_it_only(admin_client, client, make_user, reporter):
+    # given: a failed delivery
+    from django.contrib.auth.models import Permission
+
+    hook = endpoint()
+    make_incident(reporter)
+    (row,) = WebhookDelivery.objects.filter(destination=hook.key)
+    WebhookDelivery.objects.filter(pk=row.pk).update(state=OutboxMessage.State.FAILED)
+    changelist = reverse("admin:notifications_webhookdelivery_changelist")
+    viewer = make_user("vic", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_webhookdelivery"))
+    client.force_login(viewer)
+
+    # when: staff who may only view the log try, then a superuser
+    client.post(changelist, {"action": "redeliver_selected", "_selected_action": [row.pk]})
+    after_viewer = WebhookDelivery.objects.filter(webhook_id=row.webhook_id).count()
+    admin_client.post(changelist, {"action": "redeliver_selected", "_selected_action": [row.pk]})
+
+    # then: only the superuser's queued a copy (same webhook-id)
+    assert after_viewer == 1
+    copies = WebhookDelivery.objects.filter(webhook_id=row.webhook_id).exclude(pk=row.pk)
+    assert [copy.state for copy in copies] == [OutboxMessage.State.QUEUED]
