@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from notifications.mail import absolute
 
+from . import sla
 from .models import OPEN_STATUSES, Category, Incident, Severity, Team, team_membership
 
 DEFAULT_DAYS = 90
@@ -50,9 +51,7 @@ PERCENTILES = {"median_seconds": 50, "p90_seconds": 90}
 TOP_CATEGORIES = 10
 OLDEST_OPEN = 10
 
-ACKNOWLEDGE, RESOLVE = "acknowledge", "resolve"
-# When each clock stopped: its first timestamp that is set (see the module's docstring).
-STOPPED_BY = {ACKNOWLEDGE: ("acknowledged_at", "closed_at"), RESOLVE: ("resolved_at", "closed_at")}
+ACKNOWLEDGE, RESOLVE = sla.ACKNOWLEDGE, sla.RESOLVE
 
 
 def default_period(today: date | None = None) -> tuple[date, date]:
@@ -153,40 +152,22 @@ class Group:
 
 
 def _stopped_at(clock: str):
-    return Coalesce(*STOPPED_BY[clock])
-
-
-def _unstopped(clock: str) -> Q:
-    first, then = STOPPED_BY[clock]
-    return Q(**{f"{first}__isnull": True, f"{then}__isnull": True})
+    return Coalesce(*sla.STOPPED_BY[clock])
 
 
 def _met_q(clock: str) -> Q:
     """Stopped by its due time (incidents with no due time have no clock to meet)."""
-    first, then = STOPPED_BY[clock]
-    due = F(f"{clock}_due_at")
-    return Q(**{f"{clock}_due_at__isnull": False}) & (
-        Q(**{f"{first}__isnull": False, f"{first}__lte": due})
-        | Q(**{f"{first}__isnull": True, f"{then}__isnull": False, f"{then}__lte": due})
-    )
+    return sla.met_q(clock, late=False) & Q(**{f"{clock}_due_at__isnull": False})
 
 
 def _missed_q(clock: str, now: datetime) -> Q:
     """Stopped after its due time, or still running past it."""
-    first, then = STOPPED_BY[clock]
-    due = F(f"{clock}_due_at")
-    return Q(**{f"{clock}_due_at__isnull": False}) & (
-        Q(**{f"{first}__isnull": False, f"{first}__gt": due})
-        | Q(**{f"{first}__isnull": True, f"{then}__isnull": False, f"{then}__gt": due})
-        | (_unstopped(clock) & Q(**{f"{clock}_due_at__lte": now}))
-    )
+    return sla.met_q(clock, late=True) | sla.overdue_q(clock, now)
 
 
 def breached_now_q(now: datetime) -> Q:
     """Open incidents with a clock running past its due time."""
-    return Q(status__in=OPEN_STATUSES) & (
-        (_unstopped(ACKNOWLEDGE) & Q(acknowledge_due_at__lte=now)) | Q(resolve_due_at__lte=now)
-    )
+    return Q(status__in=OPEN_STATUSES) & (sla.overdue_q(ACKNOWLEDGE, now) | sla.overdue_q(RESOLVE, now))
 
 
 def _done_after(moment: datetime) -> Q:

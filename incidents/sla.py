@@ -31,6 +31,8 @@ from .models import NO_DEADLINE, OPEN_STATUSES, EventKind, Incident, IncidentEve
 
 ACKNOWLEDGE, RESOLVE = "acknowledge", "resolve"
 CLOCKS = (ACKNOWLEDGE, RESOLVE)
+# What stops each clock: the first of these timestamps that is set (closing counts for both).
+STOPPED_BY = {ACKNOWLEDGE: ("acknowledged_at", "closed_at"), RESOLVE: ("resolved_at", "closed_at")}
 # The incident's columns this module keeps (bulk writers such as seed_load name them).
 COLUMNS = (
     "acknowledge_due_at",
@@ -319,18 +321,18 @@ def next_clock(incident: Incident, now: datetime | None = None) -> Clock | None:
     return min(waiting, key=lambda c: c.due_at, default=None)
 
 
-def _unmet(clock_name: str) -> models.Q:
+def unmet_q(clock_name: str) -> models.Q:
     if clock_name == ACKNOWLEDGE:
         return models.Q(acknowledged_at__isnull=True, closed_at__isnull=True)
     return models.Q(status__in=OPEN_STATUSES)
 
 
-def _met(clock_name: str, *, late: bool) -> models.Q:
+def met_q(clock_name: str, *, late: bool) -> models.Q:
     """Met after its due time (`late`), or met in time (or with no due time): `met_at`'s
     twin, the first of its two timestamps that is set compared with the due time."""
-    first, then = ("acknowledged_at", "closed_at") if clock_name == ACKNOWLEDGE else ("resolved_at", "closed_at")
+    first, then = STOPPED_BY[clock_name]
     due = f"{clock_name}_due_at"
-    done = ~_unmet(clock_name)
+    done = ~unmet_q(clock_name)
 
     def compare(field: str) -> models.Q:
         if late:
@@ -343,19 +345,20 @@ def _met(clock_name: str, *, late: bool) -> models.Q:
     )
 
 
+def overdue_q(clock_name: str, now: datetime) -> models.Q:
+    """The clock still runs and its due time has passed."""
+    return unmet_q(clock_name) & models.Q(**{f"{clock_name}_due_at__lte": now})
+
+
 def state_q(state: str, now: datetime) -> models.Q:
     """Incidents with either clock in `state` (the `sla=` filter), the database's twin of
     `clock()`."""
     q = models.Q(pk__in=[])
     for name in CLOCKS:
         due, warn, breached = f"{name}_due_at", f"{name}_warn_at", f"{name}_breached_at"
-        unmet = _unmet(name)
+        unmet = unmet_q(name)
         if state == State.BREACHED:
-            q |= (
-                models.Q(**{f"{breached}__isnull": False})
-                | (unmet & models.Q(**{f"{due}__lte": now}))
-                | _met(name, late=True)
-            )
+            q |= models.Q(**{f"{breached}__isnull": False}) | overdue_q(name, now) | met_q(name, late=True)
         elif state == State.AT_RISK:
             q |= unmet & models.Q(**{f"{breached}__isnull": True, f"{warn}__lte": now, f"{due}__gt": now})
         elif state == State.PENDING:
@@ -365,7 +368,7 @@ def state_q(state: str, now: datetime) -> models.Q:
                 & (models.Q(**{f"{due}__isnull": True}) | models.Q(**{f"{warn}__gt": now}))
             )
         elif state == State.MET:
-            q |= _met(name, late=False) & models.Q(**{f"{breached}__isnull": True})
+            q |= met_q(name, late=False) & models.Q(**{f"{breached}__isnull": True})
     return q
 
 

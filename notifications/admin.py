@@ -1,30 +1,35 @@
 """The outbox in the admin: what went out, what is waiting, and what failed (and why)."""
 
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.utils.functional import cached_property
 
 from . import outbox
 from .models import OutgoingEmail, WebhookAttempt, WebhookDelivery
+from .pagination import CappedPaginator
 
 
-class CappedPaginator(Paginator):
-    """Counts at most `max_rows` rows (the page then says "10000+"), so the count costs the
-    same at any size of the outbox. (incidents has its own: this app imports none.)"""
+class OutboxAdmin(admin.ModelAdmin):
+    """An outbox changelist: rows are written by the services and the workers only, never
+    edited here; its actions (send again) need the "resend" check below."""
 
-    max_rows = 10_000
+    def has_add_permission(self, request):
+        return False
 
-    @cached_property
-    def count(self):
-        return self.object_list.order_by().values("pk")[: self.max_rows].count()
+    def has_resend_permission(self, request):
+        """Sending again needs the model's change permission (granted to staff who run the
+        outbox), though the rows themselves are never edited here: staff who may only
+        view the outbox cannot make it send."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
-    @property
-    def is_capped(self) -> bool:
-        return self.count >= self.max_rows
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(OutgoingEmail)
-class OutgoingEmailAdmin(admin.ModelAdmin):
+class OutgoingEmailAdmin(OutboxAdmin):
     """The mail outbox: what went out, what is waiting, and what failed (and why)."""
 
     list_display = ("created_at", "kind", "to", "subject", "state", "attempts", "next_attempt_at", "sent_at")
@@ -55,22 +60,6 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     )
     actions = ("retry_selected",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_resend_permission(self, request):
-        """Sending again needs the model's change permission (granted to staff who run the
-        outbox), though the rows themselves are never edited here: staff who may only
-        view the outbox cannot make it send."""
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.action(
         description="Send selected e-mails again (failed ones, and ones whose worker died)", permissions=["resend"]
     )
@@ -93,7 +82,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(OutboxAdmin):
     """The webhook delivery log: each event posted to each destination, its attempts
     (status code, time taken, what the receiver said), and "redeliver"."""
 
@@ -131,22 +120,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     )
     inlines = (WebhookAttemptInline,)
     actions = ("redeliver_selected",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_resend_permission(self, request):
-        """Sending again needs the model's change permission (granted to staff who run the
-        outbox), though the rows themselves are never edited here: staff who may only
-        view the outbox cannot make it send."""
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Redeliver selected deliveries (sent or failed ones)", permissions=["resend"])
     def redeliver_selected(self, request, queryset):
